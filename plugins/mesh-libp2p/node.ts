@@ -1,0 +1,65 @@
+/**
+ * One libp2p node: TCP + (optional pnet) + Noise + Yamux + identify + ping +
+ * kad-dht on the federation's private protocol. Hubs run the DHT in server
+ * mode, agents in client mode.
+ */
+import { noise } from "@chainsafe/libp2p-noise";
+import { yamux } from "@chainsafe/libp2p-yamux";
+import { identify } from "@libp2p/identify";
+import type { Libp2p, PrivateKey } from "@libp2p/interface";
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from "@libp2p/kad-dht";
+import { ping, type Ping } from "@libp2p/ping";
+import { preSharedKey } from "@libp2p/pnet";
+import { tcp } from "@libp2p/tcp";
+import { createLibp2p } from "libp2p";
+import { readFileSync } from "node:fs";
+import { ConfigError } from "../sdk/errors.ts";
+import { PROTOCOL_KAD } from "../sdk/wire.ts";
+import { listenDefault, maxConnections } from "./constants.ts";
+
+export type MeshNode = Libp2p<{ dht: KadDHT; identify: unknown; ping: Ping }>;
+
+export interface MeshInit {
+  privateKey: PrivateKey;
+  listen?: string[];
+  /** "server" for hubs, "client" for agents. */
+  dhtMode: "server" | "client";
+  /** Path of a libp2p pre-shared key file (pnet); all federation nodes must share it. */
+  pskFile?: string;
+  /**
+   * Keep loopback/private addresses in DHT records. Needed on loopback and on a
+   * LAN; turn off for internet-facing federations.
+   */
+  allowPrivateAddresses?: boolean;
+}
+
+export async function createMeshNode(init: MeshInit): Promise<MeshNode> {
+  let psk: Uint8Array | undefined;
+  if (init.pskFile) {
+    try {
+      psk = readFileSync(init.pskFile);
+    } catch (err) {
+      throw new ConfigError([`psk: cannot read ${init.pskFile}: ${(err as Error).message}`]);
+    }
+  }
+  const node = await createLibp2p({
+    privateKey: init.privateKey,
+    addresses: { listen: init.listen ?? [listenDefault] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    ...(psk ? { connectionProtector: preSharedKey({ psk }) } : {}),
+    connectionManager: { maxConnections },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: PROTOCOL_KAD,
+        clientMode: init.dhtMode === "client",
+        peerInfoMapper: init.allowPrivateAddresses === false ? removePrivateAddressesMapper : passthroughMapper,
+        allowQueryWithZeroPeers: false,
+      }),
+    },
+  });
+  return node as unknown as MeshNode;
+}

@@ -1,0 +1,101 @@
+/**
+ * Wire messages of the federation protocols (libp2p streams, CBOR, versioned).
+ * Each protocol is request/response over one stream; every message carries
+ * `v` (see codec.ts) and a `type` discriminator.
+ */
+import { z } from "zod";
+import { evidenceBytesMax, multiaddrsPerPeerMax, peersPerHeartbeatMax } from "./limits.ts";
+
+export const PROTOCOL_JOIN = "/grey/join/1.0.0";
+export const PROTOCOL_RENEW = "/grey/renew/1.0.0";
+export const PROTOCOL_HEARTBEAT = "/grey/heartbeat/1.0.0";
+export const PROTOCOL_PEER = "/grey/peer/1.0.0";
+/** Private Kademlia protocol: the federation's DHT never mixes with the public one. */
+export const PROTOCOL_KAD = "/grey/kad/1.0.0";
+
+const bytes = (max: number) =>
+  z.instanceof(Uint8Array).refine((b) => b.byteLength <= max, { message: `longer than ${max} bytes` });
+const version = z.literal(1);
+const id = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be lowercase letters, digits and '-', at most 63");
+const multiaddrs = z.array(z.string().max(256)).max(multiaddrsPerPeerMax);
+
+export const Evidence = z.object({
+  format: z.string().min(1).max(64),
+  data: bytes(evidenceBytesMax),
+});
+export type Evidence = z.infer<typeof Evidence>;
+
+export const ErrorReply = z.object({
+  v: version,
+  type: z.literal("error"),
+  code: z.string().max(64),
+  message: z.string().max(1024),
+});
+export type ErrorReply = z.infer<typeof ErrorReply>;
+
+// --- join: hello -> challenge -> request -> result -------------------------
+export const JoinHello = z.object({ v: version, type: z.literal("join-hello"), tokenId: z.string().max(64) });
+export const JoinChallenge = z.object({
+  v: version,
+  type: z.literal("join-challenge"),
+  nonce: bytes(64),
+  caCert: bytes(8192),
+  hubCert: bytes(8192),
+});
+export const JoinRequest = z.object({
+  v: version,
+  type: z.literal("join-request"),
+  tokenId: z.string().max(64),
+  secret: bytes(64),
+  csr: bytes(8192),
+  evidence: Evidence,
+  multiaddrs,
+});
+export const JoinResult = z.object({
+  v: version,
+  type: z.literal("join-result"),
+  cert: bytes(8192),
+  caCert: bytes(8192),
+  clusterId: id,
+  org: id,
+  region: id,
+  notAfter: z.number().int(),
+});
+export type JoinResult = z.infer<typeof JoinResult>;
+export const JoinReply = z.discriminatedUnion("type", [JoinChallenge, JoinResult, ErrorReply]);
+
+// --- renew: hello -> challenge -> request -> result -------------------------
+export const RenewHello = z.object({ v: version, type: z.literal("renew-hello") });
+export const RenewChallenge = z.object({ v: version, type: z.literal("renew-challenge"), nonce: bytes(64) });
+export const RenewRequest = z.object({ v: version, type: z.literal("renew-request"), csr: bytes(8192), evidence: Evidence });
+export const RenewResult = z.object({ v: version, type: z.literal("renew-result"), cert: bytes(8192), notAfter: z.number().int() });
+export const RenewReply = z.discriminatedUnion("type", [RenewChallenge, RenewResult, ErrorReply]);
+
+// --- heartbeat ---------------------------------------------------------------
+export const Heartbeat = z.object({
+  v: version,
+  type: z.literal("heartbeat"),
+  seq: z.number().int().nonnegative(),
+  multiaddrs,
+});
+export const PeerInfo = z.object({
+  clusterId: id,
+  org: id,
+  region: id,
+  peerId: z.string().max(128),
+  multiaddrs,
+});
+export type PeerInfo = z.infer<typeof PeerInfo>;
+export const HeartbeatAck = z.object({
+  v: version,
+  type: z.literal("heartbeat-ack"),
+  seq: z.number().int().nonnegative(),
+  peers: z.array(PeerInfo).max(peersPerHeartbeatMax),
+});
+export const HeartbeatReply = z.discriminatedUnion("type", [HeartbeatAck, ErrorReply]);
+
+// --- direct peer session: each side presents its federation certificate -----
+export const PeerHello = z.object({ v: version, type: z.literal("peer-hello"), cert: bytes(8192) });
+export const PeerReply = z.discriminatedUnion("type", [PeerHello, ErrorReply]);
+
+export { id as IdSchema };
