@@ -15,7 +15,14 @@ export function versionLine(program: string): string {
   return `${program} ${version} (commit ${commit}, bun ${Bun.version}, ${process.platform}-${process.arch})`;
 }
 
-export type Options = NonNullable<ParseArgsConfig["options"]>;
+export interface OptionSpec {
+  type: "string" | "boolean";
+  multiple?: boolean;
+  short?: string;
+  /** Shown by --help. */
+  description?: string;
+}
+export type Options = Record<string, OptionSpec>;
 
 export interface Command {
   summary: string;
@@ -27,7 +34,9 @@ export interface Command {
 /** Parse flags strictly; unknown flags and missing values become a ConfigError. */
 export function parseFlags(args: string[], options: Options): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
   try {
-    const r = parseArgs({ args, options: { ...options, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: true });
+    const specs: NonNullable<ParseArgsConfig["options"]> = { help: { type: "boolean", short: "h" } };
+    for (const [k, o] of Object.entries(options)) specs[k] = { type: o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) };
+    const r = parseArgs({ args, options: specs, strict: true, allowPositionals: true });
     return { values: r.values as Record<string, string | boolean | string[] | undefined>, positionals: r.positionals };
   } catch (err) {
     throw new ConfigError([(err as Error).message.split("\n")[0]!.replace(/^TypeError: /, "")]);

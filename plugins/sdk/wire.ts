@@ -14,7 +14,7 @@ export const PROTOCOL_PEER = "/grey/peer/1.0.0";
 export const PROTOCOL_KAD = "/grey/kad/1.0.0";
 
 const bytes = (max: number) =>
-  z.instanceof(Uint8Array).refine((b) => b.byteLength <= max, { message: `longer than ${max} bytes` });
+  z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= max, { message: `must be bytes, at most ${max}` });
 const version = z.literal(1);
 const id = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be lowercase letters, digits and '-', at most 63");
 const multiaddrs = z.array(z.string().max(256)).max(multiaddrsPerPeerMax);

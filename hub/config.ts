@@ -1,0 +1,54 @@
+/**
+ * Hub configuration in two shapes: the user-facing file DIR/hub.json (written
+ * by `init`, editable) and flags, resolved into one validated HubConfig that
+ * reports every problem at once with its path.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+import { ConfigError } from "../plugins/sdk/errors.ts";
+import { writeFileAtomic } from "../plugins/sdk/fs.ts";
+import { heartbeatIntervalMsDefault, memberCertTtlMsDefault, memberCertTtlMsMin } from "../plugins/sdk/limits.ts";
+
+export const HUB_CONFIG_FILE = "hub.json";
+
+const HubFile = z.object({
+  org: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+  /** Evidence formats this hub accepts at join and renewal. */
+  attestation: z.object({ allow: z.array(z.string().min(1)).min(1) }),
+  memberCertTtlMs: z.number().int().min(memberCertTtlMsMin).default(memberCertTtlMsDefault),
+  heartbeatIntervalMs: z.number().int().min(100).max(600_000).default(heartbeatIntervalMsDefault),
+  listen: z.array(z.string()).default(["/ip4/127.0.0.1/tcp/0"]),
+  api: z.string().default("127.0.0.1:8443"),
+  bootstrap: z.array(z.string()).default([]),
+  pskFile: z.string().optional(),
+});
+export type HubConfig = z.infer<typeof HubFile> & { dataDir: string };
+
+export function writeHubConfig(dataDir: string, cfg: z.input<typeof HubFile>): void {
+  writeFileAtomic(join(dataDir, HUB_CONFIG_FILE), JSON.stringify(HubFile.parse(cfg), null, 2) + "\n");
+}
+
+export function loadHubConfig(dataDir: string, overrides: Partial<z.input<typeof HubFile>> = {}): HubConfig {
+  const path = join(dataDir, HUB_CONFIG_FILE);
+  if (!existsSync(path)) throw new ConfigError([`${path} not found: run 'grey-hub init --data-dir ${dataDir}' first`]);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new ConfigError([`${path}: not JSON (${(err as Error).message})`]);
+  }
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  const r = HubFile.safeParse({ ...(raw as object), ...defined });
+  if (!r.success) throw new ConfigError(r.error.issues.map((i) => `${HUB_CONFIG_FILE}: ${i.path.join(".")}: ${i.message}`));
+  return { ...r.data, dataDir };
+}
+
+/** "HOST:PORT" → parts; IPv6 as "[::1]:8443". */
+export function parseHostPort(text: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new ConfigError([`--${flag}: "${text}" is not HOST:PORT`]);
+  return { host: (m[1] ?? m[2])!, port };
+}

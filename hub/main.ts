@@ -1,0 +1,142 @@
+/** grey-hub: federation CA, registry, attestation verifier and mTLS API. */
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseLogLevel } from "../plugins/host/log.ts";
+import { parseDuration, requireString, runCli, type Command } from "../plugins/host/cli.ts";
+import { loadOrCreateNodeKey, peerIdOf } from "../plugins/mesh-libp2p/node-key.ts";
+import { ConfigError } from "../plugins/sdk/errors.ts";
+import { tokenTtlMsDefault } from "../plugins/sdk/limits.ts";
+import { encodeJoinToken } from "../plugins/sdk/token.ts";
+import { IdSchema } from "../plugins/sdk/wire.ts";
+import { loadCa } from "./ca/ca.ts";
+import { initFederation, initFederationFrom } from "./ca/init.ts";
+import { hubCatalog } from "./catalog.ts";
+import { loadHubConfig, writeHubConfig } from "./config.ts";
+import { openRegistry } from "./registry/index.ts";
+import { REGISTRY_FILE, RUN_FILE, startHub } from "./runtime.ts";
+
+const dataDirOpt = { "data-dir": { type: "string" as const, description: "hub data directory (required)" } };
+
+function dataDir(values: Record<string, unknown>): string {
+  return resolve(requireString(values, "data-dir"));
+}
+
+function checkId(flag: string, value: string): string {
+  if (!IdSchema.safeParse(value).success) throw new ConfigError([`--${flag}: "${value}" must be lowercase letters, digits and '-' (max 63)`]);
+  return value;
+}
+
+const commands: Record<string, Command> = {
+  init: {
+    summary: "create the federation CA, the hub identity and admin credentials",
+    usage: "init --data-dir DIR [--org ORG] [--name NAME] [--federation-from DIR]",
+    options: {
+      ...dataDirOpt,
+      org: { type: "string", description: "organisation owning the federation (default: grey)" },
+      name: { type: "string", description: "hub name (default: hub-1)" },
+      "federation-from": { type: "string", description: "join an existing federation: reuse the CA of that hub data dir" },
+      "allow-formats": { type: "string", description: "comma-separated evidence formats accepted (default: dev)" },
+    },
+    async run(v) {
+      const dir = dataDir(v);
+      const org = checkId("org", (v.org as string) ?? "grey");
+      const name = checkId("name", (v.name as string) ?? "hub-1");
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const key = await loadOrCreateNodeKey(dir);
+      const hubPeerId = peerIdOf(key);
+      const from = v["federation-from"] as string | undefined;
+      if (from) await initFederationFrom(dir, resolve(from), { hubPeerId, hubName: name, now: new Date() });
+      else await initFederation(dir, { org, hubPeerId, hubName: name, now: new Date() });
+      const ca = await loadCa(dir);
+      const allow = ((v["allow-formats"] as string) ?? "dev").split(",").map((s) => s.trim()).filter(Boolean);
+      writeHubConfig(dir, { org: ca.org, name, attestation: { allow } });
+      console.log(`federation CA ${ca.fingerprint}`);
+      console.log(`hub peer id   ${hubPeerId}`);
+      console.log(`admin creds   ${join(dir, "admin")}/{ca.pem,cert.pem,key.pem}`);
+    },
+  },
+  run: {
+    summary: "run the hub: DHT node, join/heartbeat protocols, mTLS API",
+    usage: "run --data-dir DIR [--listen MULTIADDR] [--api HOST:PORT] [--bootstrap MULTIADDR]...",
+    options: {
+      ...dataDirOpt,
+      listen: { type: "string", multiple: true, description: "libp2p listen multiaddr (repeatable)" },
+      api: { type: "string", description: "API listen HOST:PORT (default 127.0.0.1:8443; port 0 picks one)" },
+      bootstrap: { type: "string", multiple: true, description: "another federation node to join the DHT through" },
+      psk: { type: "string", description: "pre-shared key file for a private network (pnet)" },
+      "cert-ttl": { type: "string", description: "member certificate lifetime (default 1h)" },
+      "heartbeat-interval": { type: "string", description: "expected agent heartbeat period (default 2s)" },
+      "log-level": { type: "string", description: "debug|info|warn|error|silent" },
+    },
+    async run(v) {
+      const dir = dataDir(v);
+      const cfg = loadHubConfig(dir, {
+        listen: v.listen as string[] | undefined,
+        api: v.api as string | undefined,
+        bootstrap: v.bootstrap as string[] | undefined,
+        pskFile: v.psk ? resolve(v.psk as string) : undefined,
+        memberCertTtlMs: v["cert-ttl"] ? parseDuration(v["cert-ttl"] as string, "cert-ttl") : undefined,
+        heartbeatIntervalMs: v["heartbeat-interval"] ? parseDuration(v["heartbeat-interval"] as string, "heartbeat-interval") : undefined,
+      });
+      const hub = await startHub(cfg, parseLogLevel(v["log-level"]));
+      await new Promise<void>((resolveStop) => {
+        const stop = () => resolveStop();
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+      await hub.stop();
+      // a process with a TCP listener lingers after node.stop(): exit explicitly
+      process.exit(0);
+    },
+  },
+  "token create": {
+    summary: "create a one-time join token for a cluster (works while the hub runs)",
+    usage: "token create --data-dir DIR --cluster ID --org ORG --region REGION [--ttl 1h] [--bootstrap MULTIADDR]...",
+    options: {
+      ...dataDirOpt,
+      cluster: { type: "string", description: "cluster id the token admits" },
+      org: { type: "string", description: "organisation of the cluster" },
+      region: { type: "string", description: "region of the cluster" },
+      ttl: { type: "string", description: "token lifetime (default 1h, max 7d)" },
+      bootstrap: { type: "string", multiple: true, description: "multiaddrs the agent dials first (default: this hub's, from run.json)" },
+    },
+    async run(v) {
+      const dir = dataDir(v);
+      const problems: string[] = [];
+      for (const f of ["cluster", "org", "region"]) if (typeof v[f] !== "string") problems.push(`--${f} is required`);
+      if (problems.length) throw new ConfigError(problems);
+      const cluster = checkId("cluster", v.cluster as string);
+      const org = checkId("org", v.org as string);
+      const region = checkId("region", v.region as string);
+      const ttlMs = v.ttl ? parseDuration(v.ttl as string, "ttl") : tokenTtlMsDefault;
+      const ca = await loadCa(dir);
+      const hubPeerId = peerIdOf(await loadOrCreateNodeKey(dir));
+      let bootstrap = v.bootstrap as string[] | undefined;
+      if (!bootstrap?.length) {
+        const runFile = join(dir, RUN_FILE);
+        if (!existsSync(runFile)) throw new ConfigError([`${runFile} not found: start the hub first or pass --bootstrap`]);
+        bootstrap = (JSON.parse(readFileSync(runFile, "utf8")) as { multiaddrs: string[] }).multiaddrs;
+      }
+      const registry = openRegistry(join(dir, REGISTRY_FILE), { heartbeatIntervalMs: loadHubConfig(dir).heartbeatIntervalMs });
+      try {
+        const { tokenId, secret } = registry.createToken({ cluster, org, region, ttlMs, now: new Date() });
+        console.log(encodeJoinToken({ tokenId, secret, caFingerprint: ca.fingerprint, hubPeerId, bootstrap }));
+      } finally {
+        registry.close();
+      }
+    },
+  },
+  plugins: {
+    summary: "list the plugins this hub loads",
+    usage: "plugins",
+    options: {},
+    async run() {
+      const noop = () => {};
+      const catalog = hubCatalog({ logger: { debug: noop, info: noop, warn: noop, error: noop }, clock: { now: Date.now } });
+      for (const p of catalog.list()) console.log(`${p.kind.padEnd(10)} ${p.name.padEnd(24)} api v${p.apiVersion}${p.format ? `  format=${p.format}` : ""}`);
+    },
+  },
+};
+
+process.exitCode = await runCli("grey-hub", commands, process.argv.slice(2));
+if (process.argv[2] !== "run") process.exit(process.exitCode);

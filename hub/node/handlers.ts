@@ -1,0 +1,126 @@
+/**
+ * The hub's side of the federation protocols: join, renew, heartbeat.
+ * Every exchange is bounded (rpc.serve), every message validated, and every
+ * refusal is a typed error sent back as an error reply and counted.
+ */
+import type { Connection } from "@libp2p/interface";
+import type { Catalog } from "../../plugins/host/catalog.ts";
+import type { Channel } from "../../plugins/mesh-libp2p/rpc.ts";
+import type { AttestationResult, EvidenceBinding } from "../../plugins/sdk/attestor.ts";
+import { AttestationError, MalformedInputError, UnauthorizedError } from "../../plugins/sdk/errors.ts";
+import { nonceTtlMs, peersPerHeartbeatMax } from "../../plugins/sdk/limits.ts";
+import type { Logger } from "../../plugins/sdk/plugin.ts";
+import { Heartbeat, JoinHello, JoinRequest, RenewHello, RenewRequest, type Evidence, type PeerInfo } from "../../plugins/sdk/wire.ts";
+import type { Ca } from "../ca/ca.ts";
+import type { Registry } from "../registry/index.ts";
+
+export interface HubContext {
+  ca: Ca;
+  hubCertDer: Uint8Array;
+  registry: Registry;
+  catalog: Catalog;
+  /** Evidence formats accepted by policy. */
+  allowFormats: string[];
+  memberCertTtlMs: number;
+  clock: { now(): number };
+  logger: Logger;
+}
+
+function freshNonce(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(32));
+}
+
+async function attest(ctx: HubContext, evidence: Evidence, binding: EvidenceBinding, issuedAt: number): Promise<AttestationResult> {
+  const now = ctx.clock.now();
+  if (now - issuedAt > nonceTtlMs) throw new AttestationError("freshness", `challenge answered after ${now - issuedAt} ms (limit ${nonceTtlMs} ms)`);
+  if (!ctx.allowFormats.includes(evidence.format)) {
+    throw new AttestationError("policy", `evidence format "${evidence.format}" is not accepted by this hub (allowed: ${ctx.allowFormats.join(", ")})`);
+  }
+  const result = await ctx.catalog.verify(evidence, binding, new Date(now));
+  if (!result.ok) {
+    const failed = result.checks.find((c) => c.name === result.failed);
+    throw new AttestationError(result.failed ?? "unknown", failed?.detail ?? "evidence refused");
+  }
+  return result;
+}
+
+function csrKey(ctx: HubContext, csr: Uint8Array): Uint8Array {
+  try {
+    return ctx.ca.csrPublicKey(csr);
+  } catch (err) {
+    throw new MalformedInputError("CSR is not a valid PKCS#10 request", { cause: err });
+  }
+}
+
+export function joinHandler(ctx: HubContext) {
+  return async (ch: Channel, conn: Connection): Promise<void> => {
+    const peerId = conn.remotePeer.toString();
+    const hello = await ch.receive(JoinHello);
+    const nonce = freshNonce();
+    const issuedAt = ctx.clock.now();
+    await ch.send({ type: "join-challenge", nonce, caCert: ctx.ca.certDer, hubCert: ctx.hubCertDer });
+    const req = await ch.receive(JoinRequest);
+    if (req.tokenId !== hello.tokenId) throw new MalformedInputError("token id changed during the join exchange");
+    const token = ctx.registry.consumeToken(req.tokenId, req.secret, new Date(ctx.clock.now()));
+    const binding = { nonce, peerId, subjectPublicKey: csrKey(ctx, req.csr) };
+    const result = await attest(ctx, req.evidence, binding, issuedAt);
+    const now = new Date(ctx.clock.now());
+    const issued = await ctx.ca.issueMemberCert({
+      csrDer: req.csr, peerId, org: token.org, region: token.region, cluster: token.cluster, ttlMs: ctx.memberCertTtlMs, now,
+    });
+    ctx.registry.recordJoin({
+      clusterId: token.cluster, org: token.org, region: token.region, peerId, multiaddrs: req.multiaddrs,
+      certSerial: issued.serial, certNotAfter: issued.notAfter, attestation: result, now,
+    });
+    ctx.logger.info("member joined", { cluster: token.cluster, org: token.org, region: token.region, peer: peerId, attestation: result.format });
+    await ch.send({
+      type: "join-result", cert: issued.certDer, caCert: ctx.ca.certDer,
+      clusterId: token.cluster, org: token.org, region: token.region, notAfter: issued.notAfter.getTime(),
+    });
+  };
+}
+
+function memberOf(ctx: HubContext, peerId: string) {
+  const m = ctx.registry.getByPeer(peerId);
+  if (!m) throw new UnauthorizedError("not a member of this federation: join first");
+  return m;
+}
+
+export function renewHandler(ctx: HubContext) {
+  return async (ch: Channel, conn: Connection): Promise<void> => {
+    const peerId = conn.remotePeer.toString();
+    await ch.receive(RenewHello);
+    const member = memberOf(ctx, peerId);
+    const nonce = freshNonce();
+    const issuedAt = ctx.clock.now();
+    await ch.send({ type: "renew-challenge", nonce });
+    const req = await ch.receive(RenewRequest);
+    const result = await attest(ctx, req.evidence, { nonce, peerId, subjectPublicKey: csrKey(ctx, req.csr) }, issuedAt);
+    const now = new Date(ctx.clock.now());
+    const issued = await ctx.ca.issueMemberCert({
+      csrDer: req.csr, peerId, org: member.org, region: member.region, cluster: member.clusterId, ttlMs: ctx.memberCertTtlMs, now,
+    });
+    ctx.registry.recordRenewal(peerId, issued.serial, issued.notAfter, result, now);
+    ctx.logger.info("certificate renewed", { cluster: member.clusterId, notAfter: issued.notAfter.toISOString() });
+    await ch.send({ type: "renew-result", cert: issued.certDer, notAfter: issued.notAfter.getTime() });
+  };
+}
+
+export function heartbeatHandler(ctx: HubContext) {
+  return async (ch: Channel, conn: Connection): Promise<void> => {
+    const peerId = conn.remotePeer.toString();
+    const hb = await ch.receive(Heartbeat);
+    const member = memberOf(ctx, peerId);
+    const now = new Date(ctx.clock.now());
+    if (member.certNotAfter.getTime() <= now.getTime()) {
+      throw new UnauthorizedError("membership certificate expired: renew or join again");
+    }
+    ctx.registry.recordHeartbeat(peerId, hb.multiaddrs, now);
+    const peers: PeerInfo[] = ctx.registry
+      .list({ limit: peersPerHeartbeatMax + 1 })
+      .items.filter((m) => m.peerId !== peerId && ctx.registry.stateOf(m, now) !== "offline" && m.multiaddrs.length > 0)
+      .slice(0, peersPerHeartbeatMax)
+      .map((m) => ({ clusterId: m.clusterId, org: m.org, region: m.region, peerId: m.peerId, multiaddrs: m.multiaddrs }));
+    await ch.send({ type: "heartbeat-ack", seq: hb.seq, peers });
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * `grey-hub run`: registry, CA, libp2p node (DHT server, provider record under
+ * the federation key), protocol handlers, and the mTLS API. Writes
+ * DIR/run.json once everything is ready; stops in order on SIGINT/SIGTERM.
+ */
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { createLogger, type LogLevel } from "../plugins/host/log.ts";
+import { connectBootstrap, provideHub, sleep } from "../plugins/mesh-libp2p/discovery.ts";
+import { loadOrCreateNodeKey, peerIdOf } from "../plugins/mesh-libp2p/node-key.ts";
+import { createMeshNode } from "../plugins/mesh-libp2p/node.ts";
+import { serve } from "../plugins/mesh-libp2p/rpc.ts";
+import { writeFileAtomic } from "../plugins/sdk/fs.ts";
+import { pemToDer } from "../plugins/sdk/identity.ts";
+import { inboundStreamsPerProtocolMax } from "../plugins/sdk/limits.ts";
+import { PROTOCOL_HEARTBEAT, PROTOCOL_JOIN, PROTOCOL_RENEW } from "../plugins/sdk/wire.ts";
+import { createApiApp } from "./api/app.ts";
+import { startApiServer } from "./api/server.ts";
+import { loadCa } from "./ca/ca.ts";
+import { caPaths } from "./ca/layout.ts";
+import { hubCatalog } from "./catalog.ts";
+import type { HubConfig } from "./config.ts";
+import { parseHostPort } from "./config.ts";
+import { Metrics } from "./metrics.ts";
+import { heartbeatHandler, joinHandler, renewHandler } from "./node/handlers.ts";
+import { openRegistry } from "./registry/index.ts";
+import { reprovideIntervalMs } from "../plugins/mesh-libp2p/constants.ts";
+
+export const RUN_FILE = "run.json";
+export const REGISTRY_FILE = "hub.db";
+
+export interface RunningHub {
+  peerId: string;
+  multiaddrs: string[];
+  api: string;
+  stop(): Promise<void>;
+}
+
+export async function startHub(cfg: HubConfig, logLevel: LogLevel = "info"): Promise<RunningHub> {
+  const logger = createLogger("hub", logLevel);
+  const clock = { now: () => Date.now() };
+  const paths = caPaths(cfg.dataDir);
+  const ca = await loadCa(cfg.dataDir);
+  const key = await loadOrCreateNodeKey(cfg.dataDir);
+  const registry = openRegistry(join(cfg.dataDir, REGISTRY_FILE), { heartbeatIntervalMs: cfg.heartbeatIntervalMs });
+  const metrics = new Metrics();
+  const catalog = hubCatalog({ logger, clock });
+
+  const node = await createMeshNode({ privateKey: key, listen: cfg.listen, dhtMode: "server", ...(cfg.pskFile ? { pskFile: cfg.pskFile } : {}) });
+  const hubCertPem = readFileSync(paths.hubCert, "utf8");
+  const ctx = {
+    ca, hubCertDer: pemToDer(hubCertPem), registry, catalog, allowFormats: cfg.attestation.allow,
+    memberCertTtlMs: cfg.memberCertTtlMs, clock, logger,
+  };
+  const rejected = metrics.counter("grey_protocol_rejected_total", "Protocol exchanges refused (bad input, refused credentials).", ["protocol"]);
+  const hooks = {
+    onRejected: (protocol: string, err: unknown, conn: { remotePeer: { toString(): string } }) => {
+      rejected.inc({ protocol });
+      logger.warn("rejected", { protocol, peer: conn.remotePeer.toString(), error: (err as Error).message ?? String(err) });
+    },
+  };
+  const streamOpts = { maxInboundStreams: inboundStreamsPerProtocolMax };
+  await node.handle(PROTOCOL_JOIN, serve(PROTOCOL_JOIN, joinHandler(ctx), hooks), streamOpts);
+  await node.handle(PROTOCOL_RENEW, serve(PROTOCOL_RENEW, renewHandler(ctx), hooks), streamOpts);
+  await node.handle(PROTOCOL_HEARTBEAT, serve(PROTOCOL_HEARTBEAT, heartbeatHandler(ctx), hooks), streamOpts);
+
+  const stopping = new AbortController();
+  if (cfg.bootstrap.length > 0) {
+    await connectBootstrap(node, cfg.bootstrap, { signal: stopping.signal });
+  }
+  // Provide in the background, forever: a lone hub has no DHT peers yet, and
+  // records expire; agents retry their lookups meanwhile.
+  const providing = (async () => {
+    while (!stopping.signal.aborted) {
+      try {
+        await provideHub(node, ca.fingerprint, AbortSignal.any([stopping.signal, AbortSignal.timeout(10_000)]));
+        logger.debug("provided federation record");
+        await sleep(reprovideIntervalMs, stopping.signal);
+      } catch {
+        await sleep(1000, stopping.signal).catch(() => {});
+      }
+    }
+  })();
+
+  const { host, port } = parseHostPort(cfg.api, "api");
+  const app = createApiApp({ registry, metrics, clock, heartbeatIntervalMs: cfg.heartbeatIntervalMs });
+  const api = await startApiServer({
+    host, port, app,
+    caCertPem: ca.certPem,
+    certPem: hubCertPem,
+    keyPem: readFileSync(paths.hubKey, "utf8"),
+  });
+
+  const multiaddrs = node.getMultiaddrs().map((m) => m.toString());
+  const peerId = peerIdOf(key);
+  writeFileAtomic(join(cfg.dataDir, RUN_FILE), JSON.stringify({ peerId, multiaddrs, api: api.url, pid: process.pid }, null, 2) + "\n");
+  logger.info("hub ready", { peerId, api: api.url, caFingerprint: ca.fingerprint, multiaddrs: multiaddrs.join(",") });
+
+  return {
+    peerId, multiaddrs, api: api.url,
+    async stop() {
+      stopping.abort(new Error("stopping"));
+      rmSync(join(cfg.dataDir, RUN_FILE), { force: true });
+      await Promise.race([
+        Promise.allSettled([api.close(), node.stop(), providing]),
+        sleep(3000),
+      ]);
+      registry.close();
+    },
+  };
+}
