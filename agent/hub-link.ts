@@ -24,6 +24,8 @@ export async function connectHub(node: MeshNode, target: HubTarget, logger: Logg
   try {
     await connectBootstrap(node, target.bootstrap, { ...(signal ? { signal } : {}), attempts: attempts ?? 3 });
   } catch (err) {
+    // With no connection at all there is no DHT to ask: fail now, the caller retries.
+    if (node.getConnections().length === 0) throw err;
     logger.warn("no bootstrap peer reachable", { error: (err as Error).message });
   }
   if (node.getConnections(hub).length > 0) return hub;

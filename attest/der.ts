@@ -131,9 +131,9 @@ export function bigUint(t: Tlv | undefined, what: string): bigint {
 export function smallInt(t: Tlv | undefined, what: string): number {
   const b = expectTag(t, 0x02, what).body;
   if (b.length === 0 || b.length > 4) malformed(`${what}: INTEGER out of range`);
-  let v = (b[0]! & 0x80) ? -1 : 0;
+  let v = 0;
   for (const x of b) v = v * 256 + x;
-  return (b[0]! & 0x80) ? v - 0 : v;
+  return b[0]! & 0x80 ? v - 2 ** (8 * b.length) : v;
 }
 
 export function bitString(t: Tlv | undefined, what: string): Uint8Array {

@@ -91,7 +91,7 @@ for (let i = 0; i < agentCount; i++) {
   const dir = tempDir("grey-bench-agent-");
   const token = await createToken(hubDir, `bench-${i}`, "grey", "eu-west");
   const r = await run(agentBin, ["join", token, "--data-dir", dir]);
-  if (r.exitCode !== 0) throw new Error(r.stderr);
+  if (r.exitCode !== 0) throw new Error(`join failed: ${r.stderr}\nhub exit=${hub.proc.exitCode} log:\n${hub.log().slice(-3000)}`);
   const a = startAgent(dir, ["--heartbeat-interval", "1s", "--log-level", "warn"], true);
   agentPids.push(a.proc.pid);
   if (i === 0) await waitFor("first agent heartbeating", () => agentStatus(dir)?.hub.reachable || undefined);

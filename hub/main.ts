@@ -1,7 +1,9 @@
 /** grey-hub: federation CA, registry, attestation verifier and mTLS API. */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { generateKey } from "@libp2p/pnet";
 import { parseLogLevel } from "../plugins/host/log.ts";
+import { writeSecretFile } from "../plugins/sdk/fs.ts";
 import { parseDuration, requireString, runCli, type Command } from "../plugins/host/cli.ts";
 import { loadOrCreateNodeKey, peerIdOf } from "../plugins/mesh-libp2p/node-key.ts";
 import { ConfigError } from "../plugins/sdk/errors.ts";
@@ -124,6 +126,19 @@ const commands: Record<string, Command> = {
       } finally {
         registry.close();
       }
+    },
+  },
+  "psk create": {
+    summary: "write a new pre-shared key file for a private network (give it to every node, out of band)",
+    usage: "psk create --out FILE",
+    options: { out: { type: "string", description: "where to write the key (mode 0600; refuses to overwrite)" } },
+    async run(v) {
+      const out = resolve(requireString(v, "out"));
+      if (existsSync(out)) throw new ConfigError([`--out: ${out} exists; refusing to overwrite a key`]);
+      const key = new Uint8Array(95);
+      generateKey(key);
+      writeSecretFile(out, key);
+      console.log(`wrote ${out}`);
     },
   },
   plugins: {

@@ -32,6 +32,8 @@ export type TcbInfo = {
   fmspc: string;
   pceId: string;
   tcbLevels: TcbLevel[];
+  tdxModule?: { mrsigner: string; attributes: string; attributesMask: string };
+  tdxModuleIdentities?: { id: string; mrsigner: string; attributes: string; attributesMask: string; tcbLevels: TcbLevel[] }[];
 };
 
 export type QeIdentity = {

@@ -5,7 +5,7 @@ import { flipByte, vectorBytes, vectorText } from "../testing/vectors.ts";
 import { pemBlocks } from "../x509/cert.ts";
 import { collateralFromQvlJson, splitPcsResponse, type DcapCollateral } from "./collateral.ts";
 import { parseDcapQuote } from "./quote.ts";
-import { verifyDcapQuote, type DcapInput } from "./verify.ts";
+import { verifyCollateralItem, verifyDcapQuote, type DcapInput } from "./verify.ts";
 
 const failedOf = (v: { ok: boolean; failed?: string }) => (v.ok ? "ok" : v.failed);
 const roots = pemBlocks(vectorText("sgx/intel_sgx_root_ca.pem"));
@@ -78,7 +78,7 @@ describe("TDX DCAP quotes", () => {
     for (const n of ["pck.revocation", "qe-report-signature", "qe-binding", "quote-signature", "tcb-info.signature", "qe-identity.signature", "qe-identity.match"]) {
       expect(v.checks.find((c) => c.name === n)?.ok).toBe(true);
     }
-    expect(["ok", "tcb-status"]).toContain(failedOf(v));
+    expect(["ok", "tcb-status"]).toContain(String(failedOf(v)));
     expect(failedOf(await verifyDcapQuote({ quote: vectorBytes("tdx/phala-dcap-qvl/tdx_quote_outdated"), roots, at: new Date("2026-03-01T00:00:00Z") }))).toBe("ok");
   });
   test("go-tdx-guest SPR E4 (v4): VALID at 2023-07-01T01:00Z with PCS collateral and CRLs; PCK expired 2053", async () => {
@@ -93,6 +93,29 @@ describe("TDX DCAP quotes", () => {
     const v = await verifyDcapQuote({ quote: vectorBytes("tdx/quote_v5_sample.dat"), roots, at: new Date("2026-02-03T01:00:00Z") });
     expect(failedOf(v)).toBe("ok");
     if (v.ok) expect(v.claims.quote.version).toBe(5);
+  });
+});
+
+describe("collateral items", () => {
+  test("tcbInfo v5 (2026-02-01): VALID with the 2025–2032 TCB signing chain; the pinned 2018 cert fails on time", async () => {
+    const r = splitPcsResponse(vectorText("tdx/sample_tcbinfo_response_v5"), "tcbInfo");
+    const at = new Date(JSON.parse(r.text).issueDate);
+    const fresh = await verifyCollateralItem({ text: r.text, signature: r.signature, issuerChain: vectorText("tdx/intel_tcb_signing_chain_2025-2032.pem"), roots, at });
+    expect(failedOf(fresh)).toBe("ok");
+    const old = await verifyCollateralItem({ text: r.text, signature: r.signature, issuerChain: vectorText("tdx/tcbinfo_issuer_chain.pem"), roots, at });
+    expect(failedOf(old)).toBe("item.chain.validity");
+    expect(failedOf(await verifyCollateralItem({ text: r.text.replace("TDX", "SGX"), signature: r.signature, issuerChain: vectorText("tdx/intel_tcb_signing_chain_2025-2032.pem"), roots, at }))).toBe("item.signature");
+    expect(failedOf(await verifyCollateralItem({ text: "{", signature: r.signature, issuerChain: "", roots, at }))).toBe("structure");
+  });
+  test("TDX module identity mismatch → tdx-module", async () => {
+    const col = qvl("tdx/phala-dcap-qvl/tdx_quote_collateral.json");
+    const input: DcapInput = { quote: vectorBytes("tdx/phala-dcap-qvl/tdx_quote"), roots, at: new Date("2025-07-19T10:00:34Z"), collateral: col };
+    const v = await verifyDcapQuote(input);
+    expect(v.checks.find((c) => c.name === "tdx-module")?.ok).toBe(true);
+    // Flip MRSIGNERSEAM in the TD report (signed): the quote signature catches it first.
+    const q = parseDcapQuote(input.quote);
+    const off = q.td!.mrSignerSeam.byteOffset - q.signedRegion.byteOffset;
+    expect(failedOf(await verifyDcapQuote({ ...input, quote: flipByte(input.quote, off) }))).toBe("quote-signature");
   });
 });
 

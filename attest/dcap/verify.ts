@@ -20,7 +20,7 @@ import { checkChain, type CertInput } from "../x509/chain.ts";
 import { ecPointToSpki } from "../x509/keys.ts";
 import { hashBytes, verifySignature } from "../x509/sig.ts";
 import {
-  chainBlocks, convergeStatus, maskedEqual, matchQeLevel, matchTcbLevel, parseQeIdentity, parseTcbInfo, type DcapCollateral,
+  chainBlocks, convergeStatus, maskedEqual, matchQeLevel, matchTcbLevel, parseQeIdentity, parseTcbInfo, type DcapCollateral, type TcbInfo,
 } from "./collateral.ts";
 import { pckExtensions, type PckExtensions } from "./pck.ts";
 import { TEE_TDX, parseDcapQuote, type DcapQuote } from "./quote.ts";
@@ -84,11 +84,50 @@ export function verifyDcapQuote(input: DcapInput): Promise<Verdict<DcapClaims>> 
   });
 }
 
+/** TDX module identity (tcbInfo v3): SEAM signer/attributes and, for module 1.x+, its TCB level. */
+function checkTdxModule(c: Checks, tcbInfo: TcbInfo, quote: DcapQuote): string {
+  const td = quote.td!;
+  const major = td.teeTcbSvn[1]!;
+  const ids = tcbInfo.tdxModuleIdentities;
+  if (major > 0 && ids) {
+    const id = `TDX_${major.toString(16).padStart(2, "0").toUpperCase()}`;
+    const ident = ids.find((m) => m.id === id);
+    if (!ident) c.fail("tdx-module", `no TDX module identity ${id}`);
+    const ok = toHex(td.mrSignerSeam) === ident.mrsigner.toLowerCase() && maskedEqual(td.seamAttributes, ident.attributes, ident.attributesMask);
+    c.require("tdx-module", ok, `${id}: MRSIGNERSEAM/SEAMATTRIBUTES ${ok ? "match" : "differ"}`);
+    const lvl = ident.tcbLevels.find((l) => l.tcb.isvsvn !== undefined && td.teeTcbSvn[0]! >= l.tcb.isvsvn);
+    return lvl?.tcbStatus ?? "NoMatchingTcbLevel";
+  }
+  const m = tcbInfo.tdxModule;
+  if (m) {
+    const ok = toHex(td.mrSignerSeam) === m.mrsigner.toLowerCase() && maskedEqual(td.seamAttributes, m.attributes, m.attributesMask);
+    c.require("tdx-module", ok, `TDX module MRSIGNERSEAM/SEAMATTRIBUTES ${ok ? "match" : "differ"}`);
+  } else {
+    c.pass("tdx-module", "no TDX module identity in tcbInfo");
+  }
+  return "UpToDate";
+}
+
 function checkSignedJson(c: Checks, name: string, text: string, sigHex: string, chainPem: string, input: DcapInput): void {
   const [signer, ...rest] = chainBlocks(chainPem).map(parseCertificate);
   checkChain(c.sub(`${name}.chain`), { leaf: signer!, intermediates: rest, roots: input.roots, at: input.at });
   const sig = fromHex(sigHex);
   c.require(`${name}.signature`, verifySignature(signer!.spki, p256, new TextEncoder().encode(text), sig), `signed by "${signer!.subject}"`);
+}
+
+/** Verifies one signed collateral item (tcbInfo / QE identity JSON text) on its own. */
+export function verifyCollateralItem(item: { text: string; signature: string; issuerChain: string; roots: CertInput[]; at: Date }): Promise<Verdict<{ issueDate: string; nextUpdate: string }>> {
+  return runChecks("structure", (c: Checks) => {
+    let body: { issueDate?: unknown; nextUpdate?: unknown };
+    try {
+      body = JSON.parse(item.text) as typeof body;
+    } catch {
+      return malformed("collateral item is not JSON");
+    }
+    if (typeof body.issueDate !== "string" || typeof body.nextUpdate !== "string") malformed("collateral item: issueDate/nextUpdate missing");
+    checkSignedJson(c, "item", item.text, item.signature, item.issuerChain, { quote: new Uint8Array(0), roots: item.roots, at: item.at });
+    return { issueDate: body.issueDate, nextUpdate: body.nextUpdate };
+  });
 }
 
 function window(c: Checks, name: string, issueDate: string, nextUpdate: string, at: Date): void {
@@ -119,7 +158,8 @@ function checkCollateral(c: Checks, input: DcapInput, col: DcapCollateral, quote
   const qeLevel = matchQeLevel(qeId, qe.isvSvn);
   const platform = level?.tcbStatus ?? "NoMatchingTcbLevel";
   const qeStatus = qeLevel?.tcbStatus ?? "NoMatchingTcbLevel";
-  const status = convergeStatus(platform, qeStatus);
+  let status = convergeStatus(platform, qeStatus);
+  if (tdx) status = convergeStatus(status, checkTdxModule(c, tcbInfo, quote));
   const advisories = [...new Set([...(level?.advisoryIDs ?? []), ...(qeLevel?.advisoryIDs ?? [])])];
   claims.tcbStatus = status;
   claims.advisoryIds = advisories;

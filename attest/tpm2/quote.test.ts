@@ -32,7 +32,7 @@ describe("swtpm quotes (real swtpm + tpm2-tools artefacts)", () => {
     test(`${kind}: valid (AK as PEM) and valid (AK as TPM2B_PUBLIC)`, async () => {
       const v = await verifyTpmQuote(base());
       expect(failedOf(v)).toBe("ok");
-      expect(v.checks.map((c) => c.name)).toEqual(["structure", "magic", "type", "ak.provided", "hash-policy", "signature", "nonce", "pcr-selection", "pcr-digest", "pcr-policy"]);
+      expect(v.checks.map((c) => c.name)).toEqual(["structure", "magic", "type", "ak.provided", "ak.attributes", "hash-policy", "signature", "nonce", "pcr-selection", "pcr-digest", "pcr-policy"]);
       if (v.ok) expect(toHex(v.claims.attest.quote!.pcrDigest)).toStartWith("45921fdc");
       const tss = await verifyTpmQuote({ ...base(), ak: { kind: "key", tpm2bPublic: vectorBytes(`${out}/ak_${kind}.tpm2b_public`) } });
       expect(failedOf(tss)).toBe("ok");
@@ -64,6 +64,13 @@ describe("swtpm quotes (real swtpm + tpm2-tools artefacts)", () => {
       expect(failedOf(await verifyTpmQuote({ ...base(), policy: unquoted }))).toBe("pcr-policy");
     });
   }
+  test("EK (restricted decrypt key) offered as the AK → ak.attributes", async () => {
+    const v = await verifyTpmQuote({
+      attest: vectorBytes(`${out}/quote_rsa.tpms_attest`), signature: vectorBytes(`${out}/quote_rsa.tpmt_signature`),
+      ak: { kind: "key", tpm2bPublic: vectorBytes(`${out}/ek.tpm2b_public`) }, pcrs, nonce, at,
+    });
+    expect(failedOf(v)).toBe("ak.attributes");
+  });
   test("RSA quote checked with the ECC AK → signature", async () => {
     const v = await verifyTpmQuote({
       attest: vectorBytes(`${out}/quote_rsa.tpms_attest`), signature: vectorBytes(`${out}/quote_rsa.tpmt_signature`),
@@ -220,6 +227,7 @@ describe("TPM parser fuzz", () => {
       fc.asyncProperty(fc.uint8Array({ maxLength: 200 }), fc.uint8Array({ maxLength: 100 }), async (a, s) => {
         const v = await verifyTpmQuote({ attest: a, signature: s, ak: { kind: "key", tpmtPublic: a }, pcrs: [], nonce: new Uint8Array(0), at });
         expect(v.ok).toBe(false);
+        if (!v.ok) expect(v.failed).not.toBe("internal");
       }),
       { numRuns: 200 },
     );

@@ -4,7 +4,8 @@
  *   magic        TPM_GENERATED_VALUE (the TPM produced this structure itself)
  *   type         TPM_ST_ATTEST_QUOTE
  *   ak.*         AK trust: certificate chain to configured roots + cert key == AK (ak.binding),
- *                or a caller-provided key (ak.provided)
+ *                or a caller-provided key (ak.provided); ak.attributes (fixedTPM|restricted|sign)
+ *                when the AK's TPMT_PUBLIC is given
  *   hash-policy  signing hash allowed (SHA-1 only when policy.allowSha1)
  *   signature    TPMT_SIGNATURE over TPMS_ATTEST with the AK (RSASSA, RSA-PSS, ECDSA)
  *   nonce        extraData == expected nonce (empty when none was requested)
@@ -21,7 +22,7 @@ import { checkChain, type CertInput } from "../x509/chain.ts";
 import { hashBytes, hashLength, verifySignature, type Hash, type SigScheme } from "../x509/sig.ts";
 import {
   TPM_ALG, TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE, parseTpm2bPublic, parseTpmsAttest, parseTpmtPublic,
-  parseTpmtSignature, tpmPublicToSpki, type TpmsAttest, type TpmtSignature,
+  parseTpmtSignature, tpmPublicToSpki, type TpmsAttest, type TpmtPublic, type TpmtSignature,
 } from "./structures.ts";
 
 export type PcrBank = { hash: Hash; values: Record<number, Uint8Array> };
@@ -72,6 +73,7 @@ export function checkTpmQuote(c: Checks, input: QuoteInput): QuoteClaims {
   const attest = parseTpmsAttest(input.attest);
   const sig = parseTpmtSignature(input.signature);
   const akKey = akPublic(input.ak);
+  const akTpm = akTpmPublic(input.ak);
   c.pass("structure", `TPMS_ATTEST ${input.attest.length} B, ${sigName(sig)}`);
   c.require("magic", attest.magic === TPM_GENERATED_VALUE, `magic 0x${attest.magic.toString(16)}`);
   c.require("type", attest.type === TPM_ST_ATTEST_QUOTE && attest.quote !== undefined, `type 0x${attest.type.toString(16)}`);
@@ -85,13 +87,11 @@ export function checkTpmQuote(c: Checks, input: QuoteInput): QuoteClaims {
     const chainOpts = { leaf: akCert, roots: ak.roots, at: input.at, ...(ak.intermediates ? { intermediates: ak.intermediates } : {}), ...(ak.crls ? { crls: ak.crls } : {}) };
     checkChain(c.sub("ak"), chainOpts);
     akSpki = akCert.spki;
-    if (ak.tpmtPublic) {
-      const reported = tpmPublicToSpki(parseTpmtPublic(ak.tpmtPublic));
-      c.require("ak.binding", sameKey(reported, akCert.spki), "AK certificate key equals the reported AK public");
-    }
+    if (akTpm) c.require("ak.binding", sameKey(tpmPublicToSpki(akTpm), akCert.spki), "AK certificate key equals the reported AK public");
   } else {
     c.pass("ak.provided", "AK public key supplied by the caller");
   }
+  checkAkAttributes(c, akTpm);
   if (!akSpki) return malformed("AK: no public key given");
 
   const allowSha1 = input.policy?.allowSha1 ?? false;
@@ -133,6 +133,28 @@ export function checkTpmQuote(c: Checks, input: QuoteInput): QuoteClaims {
   const claims: QuoteClaims = { attest, signatureHash: sig.hash, akSpki, pcrs: input.pcrs };
   if (akCert) claims.akCert = akCert;
   return claims;
+}
+
+/** fixedTPM | restricted | sign: a TPM-resident key that only signs TPM-generated structures. */
+export const akRequiredAttributes = 0x00000002 | 0x00010000 | 0x00040000;
+
+function checkAkAttributes(c: Checks, pub: TpmtPublic | undefined): void {
+  if (!pub) {
+    c.pass("ak.attributes", "not checked (AK given as a bare public key)");
+    return;
+  }
+  const ok = (pub.objectAttributes & akRequiredAttributes) === akRequiredAttributes;
+  c.require("ak.attributes", ok, `objectAttributes 0x${pub.objectAttributes.toString(16).padStart(8, "0")} ${ok ? "include" : "lack"} fixedTPM|restricted|sign`);
+}
+
+function akTpmPublic(ak: AkTrust): TpmtPublic | undefined {
+  if (ak.kind === "key") {
+    if (ak.spki) return undefined;
+    if (ak.tpmtPublic) return parseTpmtPublic(ak.tpmtPublic);
+    if (ak.tpm2bPublic) return parseTpm2bPublic(ak.tpm2bPublic);
+    return undefined;
+  }
+  return ak.tpmtPublic ? parseTpmtPublic(ak.tpmtPublic) : undefined;
 }
 
 function akPublic(ak: AkTrust): Uint8Array | undefined {

@@ -94,7 +94,7 @@ export function decimal(value: bigint | number, digits: number): string {
 }
 
 export function formatMilliCores(milli: number): string {
-  return `${decimal(milli, 3)} cores`;
+  return `${decimal(milli, 3)} ${milli === 1000 ? "core" : "cores"}`;
 }
 
 /** Readable and exact: the largest unit that divides evenly (decimal to 0.001, binary whole), else bytes. */

@@ -3,7 +3,8 @@
  * kad-dht on the federation's private protocol. Hubs run the DHT in server
  * mode, agents in client mode.
  */
-import { noise } from "@chainsafe/libp2p-noise";
+import { noise, pureJsCrypto, type ICryptoInterface } from "@chainsafe/libp2p-noise";
+import { defaultCrypto } from "@chainsafe/libp2p-noise/crypto";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { identify } from "@libp2p/identify";
 import type { Libp2p, PrivateKey } from "@libp2p/interface";
@@ -16,6 +17,27 @@ import { readFileSync } from "node:fs";
 import { ConfigError } from "../sdk/errors.ts";
 import { PROTOCOL_KAD } from "../sdk/wire.ts";
 import { listenDefault, maxConnections } from "./constants.ts";
+
+/**
+ * Noise's default crypto hands ChaCha20-Poly1305 payloads of 1200 bytes and
+ * more to node:crypto, which Bun does not implement ("Unknown cipher"): every
+ * frame that size kills its stream. Keep the fast path for small frames and
+ * use the pure-JS (noble) cipher for large ones.
+ */
+const LARGE_FRAME_BYTES = 1200;
+export const bunSafeNoiseCrypto: ICryptoInterface = {
+  ...defaultCrypto,
+  chaCha20Poly1305Encrypt(plaintext, nonce, ad, k) {
+    return plaintext.byteLength < LARGE_FRAME_BYTES
+      ? defaultCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, k)
+      : pureJsCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, k);
+  },
+  chaCha20Poly1305Decrypt(ciphertext, nonce, ad, k, dst) {
+    return ciphertext.byteLength < LARGE_FRAME_BYTES
+      ? defaultCrypto.chaCha20Poly1305Decrypt(ciphertext, nonce, ad, k, dst)
+      : pureJsCrypto.chaCha20Poly1305Decrypt(ciphertext, nonce, ad, k, dst);
+  },
+};
 
 export type MeshNode = Libp2p<{ dht: KadDHT; identify: unknown; ping: Ping }>;
 
@@ -46,7 +68,7 @@ export async function createMeshNode(init: MeshInit): Promise<MeshNode> {
     privateKey: init.privateKey,
     addresses: { listen: init.listen ?? [listenDefault] },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: bunSafeNoiseCrypto })],
     streamMuxers: [yamux()],
     ...(psk ? { connectionProtector: preSharedKey({ psk }) } : {}),
     connectionManager: { maxConnections },

@@ -5,10 +5,11 @@
  */
 import type { Connection, Stream } from "@libp2p/interface";
 import { lpStream, type LengthPrefixedStream } from "@libp2p/utils";
-import type { z } from "zod";
+import { z } from "zod";
 import { decodeMessage, encodeMessage } from "../sdk/codec.ts";
 import { GreyError, MalformedInputError, MessageTooLargeError, TimeoutError } from "../sdk/errors.ts";
 import { streamExchangeTimeoutMs, wireMessageBytesMax } from "../sdk/limits.ts";
+import { ErrorReply } from "../sdk/wire.ts";
 
 export class RemoteError extends GreyError {
   constructor(readonly remoteCode: string, message: string) {
@@ -40,7 +41,8 @@ export function channel(stream: Stream, signal: AbortSignal): Channel {
         if (signal.aborted) throw new TimeoutError("stream exchange", streamExchangeTimeoutMs);
         throw new MalformedInputError(`stream read failed: ${(err as Error).message}`, { cause: err });
       }
-      const msg = decodeMessage(frame.subarray(), schema) as { type?: string; code?: string; message?: string };
+      // An error reply is valid on every protocol: accept it before the expected schema.
+      const msg = decodeMessage(frame.subarray(), z.union([ErrorReply, schema])) as { type?: string; code?: string; message?: string };
       if (msg.type === "error") throw new RemoteError(String(msg.code), String(msg.message));
       return msg as z.infer<typeof schema>;
     },

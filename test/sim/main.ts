@@ -58,7 +58,7 @@ function report(r: SimResult, ops: number, fault: string): void {
   const f = r.failure;
   if (!f) return;
   console.error(`\nFAIL seed ${r.seed} (${f.kind}): ${f.message}`);
-  console.error(`scenario: ${JSON.stringify(describeScenario(r.seed))}`);
+  console.error(`scenario: ${JSON.stringify(describeScenario(r.seed), (_k, v: unknown) => (v === Infinity ? "never" : v))}`);
   if (f.witness) {
     console.error("minimal non-linearizable history:");
     for (const line of f.witness) console.error(`  ${line}`);

@@ -87,6 +87,15 @@ describe("simulation", () => {
     expect(caught[0]).toMatch(/^(safety|linearizability)/);
   }, 30_000);
 
+  test("catches a driver that sends before its writes are durable", () => {
+    let failure: string | undefined;
+    for (let seed = 1; seed <= 40 && !failure; seed++) {
+      const r = runSimulation({ seed, ops: 300, driverFaults: { sendBeforeSync: true } });
+      if (!r.ok) failure = r.failure?.message;
+    }
+    expect(failure).toBeDefined();
+  }, 30_000);
+
   test("catches a core that serves reads without confirming leadership (stale reads)", () => {
     let witness: string[] | undefined;
     for (let seed = 1; seed <= 200 && !witness; seed++) {

@@ -24,6 +24,8 @@ export interface SimOptions {
   ops: number;
   /** Deliberate core bugs, to prove the simulator catches them. */
   raftFaults?: { skipVoteLogCheck?: boolean; unconfirmedReads?: boolean };
+  /** A deliberately broken driver: sends a Ready's messages before its writes are synced. */
+  driverFaults?: { sendBeforeSync?: boolean };
   trace?: boolean;
   checkStepsMax?: number;
 }
@@ -221,7 +223,7 @@ class Simulation {
 
   private log(what: () => string): void {
     if (!this.opts.trace) return;
-    this.trace.push(`${String(this.q.now).padStart(7)}ms ${what()}`);
+    this.trace.push(`${this.q.now.toFixed(1).padStart(9)}ms ${what()}`);
     if (this.trace.length > traceEventsMax) this.trace.shift();
   }
 
@@ -334,6 +336,8 @@ class Simulation {
     if (!raft || n.syncing || !raft.hasReady()) return;
     const rd = raft.ready();
     n.disk.write(rd);
+    const sendBeforeSync = this.opts.driverFaults?.sendBeforeSync ?? false;
+    if (sendBeforeSync) for (const m of rd.messages) this.send(m);
     n.syncing = true;
     const inc = n.incarnation;
     const sync = (): void => {
@@ -344,7 +348,7 @@ class Simulation {
       }
       n.disk.sync();
       this.checkLogMatching(n, rd);
-      for (const m of rd.messages) this.send(m);
+      if (!sendBeforeSync) for (const m of rd.messages) this.send(m);
       this.apply(n, rd);
       raft.advance();
       n.syncing = false;

@@ -1,0 +1,72 @@
+/**
+ * The "sev-snp" attestor (hub side): an AMD SEV-SNP attestation report with its VCEK, verified by
+ * attest/sev-snp/report.ts against the configured ASK/ARK (AMD's product root, e.g. Milan).
+ *
+ * Binding: the guest requests the report with report_data = sha512(binding message), all 64 bytes
+ * (plugins/sdk/binding.ts); the verifier's `report-data` check compares it. Collection needs
+ * /dev/sev-guest inside an SNP guest, which the agent does not drive yet: verify-only.
+ *
+ * Evidence (CBOR): { report: bytes (0x4a0), vcek: bytes (DER) }.
+ */
+import { z } from "zod";
+import { verifySnpReport } from "../../attest/sev-snp/report.ts";
+import type { AttestationResult, Attestor, AttestorComponents, EvidenceBinding } from "../sdk/attestor.ts";
+import { bindingDigest512, failedResult, verdictResult } from "../sdk/binding.ts";
+import { decodeCbor } from "../sdk/codec.ts";
+import { evidenceBytesMax } from "../sdk/limits.ts";
+import { PLUGIN_API_VERSION } from "../sdk/plugin.ts";
+import type { Evidence } from "../sdk/wire.ts";
+
+export const SNP_FORMAT = "sev-snp";
+
+export interface SnpAttestorInit {
+  /** AMD ASK then ARK (DER), as in AMD's ask_ark_<product>.pem. */
+  readonly roots?: readonly Uint8Array[];
+  readonly allowDebug?: boolean;
+}
+
+const SnpEvidence = z.object({ report: z.instanceof(Uint8Array), vcek: z.instanceof(Uint8Array) });
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+export async function verifySnpParts(
+  parts: { report: Uint8Array; vcek: Uint8Array },
+  opts: { at: Date; roots: readonly Uint8Array[]; reportData?: Uint8Array; allowDebug?: boolean },
+): Promise<AttestationResult> {
+  const [ask, ark] = opts.roots;
+  if (!ask || !ark) return failedResult(SNP_FORMAT, "roots", "ASK and ARK must be configured (ask_ark_<product>.pem: ASK first, then ARK)");
+  const v = await verifySnpReport({
+    report: parts.report, vcek: parts.vcek, ask, ark, at: opts.at,
+    ...(opts.reportData ? { reportData: opts.reportData } : {}),
+    policy: { allowDebug: opts.allowDebug ?? false },
+  });
+  return verdictResult(SNP_FORMAT, v, (cl) => {
+    const r = cl.report;
+    return {
+      platform: "amd-sev-snp", measurement: hex(r.measurement), "report.version": r.version, "guest.svn": r.guestSvn,
+      policy: r.policy.toString(16), vmpl: r.vmpl, "host.data": hex(r.hostData), "chip.id": hex(r.chipId),
+      "tcb.bootloader": r.reportedTcb.bootloader, "tcb.tee": r.reportedTcb.tee, "tcb.snp": r.reportedTcb.snp, "tcb.microcode": r.reportedTcb.microcode,
+      ...(cl.productName ? { product: cl.productName } : {}),
+    };
+  });
+}
+
+export function snpAttestor(init: SnpAttestorInit = {}) {
+  return (_components: AttestorComponents): Attestor => ({
+    name: "attestor-sev-snp",
+    kind: "attestor",
+    apiVersion: PLUGIN_API_VERSION,
+    format: SNP_FORMAT,
+    async verify(evidence: Evidence, binding: EvidenceBinding, now: Date): Promise<AttestationResult> {
+      let raw: unknown;
+      try {
+        raw = decodeCbor(evidence.data, evidenceBytesMax);
+      } catch {
+        raw = undefined;
+      }
+      const r = SnpEvidence.safeParse(raw);
+      if (!r.success) return failedResult(SNP_FORMAT, "structure", "evidence is not { report: bytes, vcek: bytes }");
+      return verifySnpParts(r.data, { at: now, roots: init.roots ?? [], reportData: bindingDigest512(binding), allowDebug: init.allowDebug ?? false });
+    },
+  });
+}
