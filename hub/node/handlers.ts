@@ -11,16 +11,21 @@ import { AttestationError, MalformedInputError, UnauthorizedError } from "../../
 import { nonceTtlMs, peersPerHeartbeatMax } from "../../plugins/sdk/limits.ts";
 import type { Logger } from "../../plugins/sdk/plugin.ts";
 import { Heartbeat, JoinHello, JoinRequest, RenewHello, RenewRequest, type Evidence, type PeerInfo } from "../../plugins/sdk/wire.ts";
+import { boundaryOf, failureReason, judge, type AttestPolicy } from "../attest-policy/index.ts";
 import type { Ca } from "../ca/ca.ts";
-import type { Registry } from "../registry/index.ts";
+import type { AttestationRecord, Registry } from "../registry/index.ts";
 
 export interface HubContext {
   ca: Ca;
   hubCertDer: Uint8Array;
   registry: Registry;
   catalog: Catalog;
-  /** Evidence formats accepted by policy. */
+  /** Evidence formats accepted when no attestation policy file is configured. */
   allowFormats: string[];
+  /** Attestation policy per trust boundary (hub/attest-policy); when set it replaces allowFormats. */
+  policy?: { policy: AttestPolicy; org: string; cluster?: string };
+  /** Called once per verification (metrics: grey_attestations_total{format,result,reason}). */
+  onAttestation?: (e: { format: string; ok: boolean; reason: string }) => void;
   memberCertTtlMs: number;
   clock: { now(): number };
   logger: Logger;
@@ -30,18 +35,38 @@ function freshNonce(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(32));
 }
 
-async function attest(ctx: HubContext, evidence: Evidence, binding: EvidenceBinding, issuedAt: number): Promise<AttestationResult> {
+/**
+ * Verify evidence for a node of `node.org`/`node.cluster`: freshness of the challenge, the format
+ * allowed for its trust boundary, the verifier (catalog), then the boundary's policy. Returns the
+ * result to record (with boundary and expiry); throws AttestationError naming the failed check.
+ */
+async function attest(ctx: HubContext, evidence: Evidence, binding: EvidenceBinding, issuedAt: number, node: { org: string; cluster: string }): Promise<AttestationRecord> {
   const now = ctx.clock.now();
-  if (now - issuedAt > nonceTtlMs) throw new AttestationError("freshness", `challenge answered after ${now - issuedAt} ms (limit ${nonceTtlMs} ms)`);
-  if (!ctx.allowFormats.includes(evidence.format)) {
-    throw new AttestationError("policy", `evidence format "${evidence.format}" is not accepted by this hub (allowed: ${ctx.allowFormats.join(", ")})`);
+  const report = (ok: boolean, reason: string) => ctx.onAttestation?.({ format: evidence.format.slice(0, 32), ok, reason });
+  if (now - issuedAt > nonceTtlMs) {
+    report(false, "freshness");
+    throw new AttestationError("freshness", `challenge answered after ${now - issuedAt} ms (limit ${nonceTtlMs} ms)`);
   }
-  const result = await ctx.catalog.verify(evidence, binding, new Date(now));
+  const policy = ctx.policy;
+  const boundary = policy ? boundaryOf(policy, node) : undefined;
+  const allowed = policy ? policy.policy.boundaries[boundary!]?.formats ?? [] : ctx.allowFormats;
+  if (!(allowed as string[]).includes(evidence.format)) {
+    report(false, "policy.format");
+    throw new AttestationError("policy.format", `evidence format "${evidence.format}" is not accepted ${boundary ? `for ${boundary} nodes ` : ""}by this hub (allowed: ${allowed.join(", ") || "none"})`);
+  }
+  const at = new Date(now);
+  let result = await ctx.catalog.verify(evidence, binding, at);
+  let expiresAt: Date | undefined;
+  if (policy) ({ result, expiresAt } = judge(policy.policy, boundary!, result, at));
+  report(result.ok, result.ok ? "ok" : (result.failed ?? "unknown"));
   if (!result.ok) {
     const failed = result.checks.find((c) => c.name === result.failed);
     throw new AttestationError(result.failed ?? "unknown", failed?.detail ?? "evidence refused");
   }
-  return result;
+  return {
+    ...result, verifiedAt: at.toISOString(),
+    ...(boundary ? { boundary } : {}), ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}),
+  };
 }
 
 function csrKey(ctx: HubContext, csr: Uint8Array): Uint8Array {
@@ -63,7 +88,7 @@ export function joinHandler(ctx: HubContext) {
     if (req.tokenId !== hello.tokenId) throw new MalformedInputError("token id changed during the join exchange");
     const token = ctx.registry.consumeToken(req.tokenId, req.secret, new Date(ctx.clock.now()));
     const binding = { nonce, peerId, subjectPublicKey: csrKey(ctx, req.csr) };
-    const result = await attest(ctx, req.evidence, binding, issuedAt);
+    const result = await attest(ctx, req.evidence, binding, issuedAt, { org: token.org, cluster: token.cluster });
     const now = new Date(ctx.clock.now());
     const issued = await ctx.ca.issueMemberCert({
       csrDer: req.csr, peerId, org: token.org, region: token.region, cluster: token.cluster, ttlMs: ctx.memberCertTtlMs, now,
@@ -83,6 +108,7 @@ export function joinHandler(ctx: HubContext) {
 function memberOf(ctx: HubContext, peerId: string) {
   const m = ctx.registry.getByPeer(peerId);
   if (!m) throw new UnauthorizedError("not a member of this federation: join first");
+  if (m.revoked) throw new UnauthorizedError(`membership revoked at ${m.revoked.at.toISOString()} (${m.revoked.reason}): join again with a new token`);
   return m;
 }
 
@@ -95,7 +121,18 @@ export function renewHandler(ctx: HubContext) {
     const issuedAt = ctx.clock.now();
     await ch.send({ type: "renew-challenge", nonce });
     const req = await ch.receive(RenewRequest);
-    const result = await attest(ctx, req.evidence, { nonce, peerId, subjectPublicKey: csrKey(ctx, req.csr) }, issuedAt);
+    const binding = { nonce, peerId, subjectPublicKey: csrKey(ctx, req.csr) };
+    let result: AttestationRecord;
+    try {
+      result = await attest(ctx, req.evidence, binding, issuedAt, { org: member.org, cluster: member.clusterId });
+    } catch (err) {
+      // Failed re-attestation ends the membership (a slow answer is not a failed attestation).
+      if (err instanceof AttestationError && err.check !== "freshness") {
+        ctx.registry.revoke(peerId, `re-attestation failed: ${err.message}`, new Date(ctx.clock.now()));
+        ctx.logger.warn("member revoked", { cluster: member.clusterId, peer: peerId, reason: err.message });
+      }
+      throw err;
+    }
     const now = new Date(ctx.clock.now());
     const issued = await ctx.ca.issueMemberCert({
       csrDer: req.csr, peerId, org: member.org, region: member.region, cluster: member.clusterId, ttlMs: ctx.memberCertTtlMs, now,

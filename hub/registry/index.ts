@@ -24,6 +24,6 @@ export function openRegistry(path: string, opts: RegistryOptions): Registry {
 }
 
 export { TokenLimitError } from "./errors.ts";
-export type { Counters, JoinRecord, Member, MemberState, Page, StateCounts } from "./members.ts";
+export type { AttestationRecord, Counters, JoinRecord, Member, MemberState, Page, StateCounts } from "./members.ts";
 export type { CreatedToken, CreateTokenInput, TokenScope } from "./tokens.ts";
 export { clampPageSize, memberState } from "./members.ts";

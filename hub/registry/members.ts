@@ -11,6 +11,9 @@ import { checkIds } from "./tokens.ts";
 
 export type MemberState = "healthy" | "suspect" | "offline";
 
+/** A verified attestation result as recorded: the boundary it was judged for and when it stops counting. */
+export type AttestationRecord = AttestationResult & { boundary?: string; verifiedAt?: string; expiresAt?: string };
+
 export type Member = {
   clusterId: string;
   org: string;
@@ -19,12 +22,14 @@ export type Member = {
   multiaddrs: string[];
   certSerial: string;
   certNotAfter: Date;
-  attestation: AttestationResult;
+  attestation: AttestationRecord;
   joinedAt: Date;
   renewedAt?: Date;
   lastHeartbeat?: Date;
   /** Latest of join, renewal and heartbeat. */
   lastSeen: Date;
+  /** Set when the member failed re-attestation: it is no longer a member (heartbeats, renewals refused). */
+  revoked?: { at: Date; reason: string };
 };
 
 export type JoinRecord = {
@@ -35,7 +40,7 @@ export type JoinRecord = {
   multiaddrs: string[];
   certSerial: string;
   certNotAfter: Date;
-  attestation: AttestationResult;
+  attestation: AttestationRecord;
   now: Date;
 };
 
@@ -56,6 +61,8 @@ type MemberRow = {
   renewed_at: number | null;
   last_heartbeat: number | null;
   last_seen: number;
+  revoked_at: number | null;
+  revoked_reason: string | null;
 };
 
 function toMember(r: MemberRow): Member {
@@ -67,12 +74,13 @@ function toMember(r: MemberRow): Member {
     multiaddrs: JSON.parse(r.multiaddrs) as string[],
     certSerial: r.cert_serial,
     certNotAfter: new Date(r.cert_not_after),
-    attestation: JSON.parse(r.attestation) as AttestationResult,
+    attestation: JSON.parse(r.attestation) as AttestationRecord,
     joinedAt: new Date(r.joined_at),
     lastSeen: new Date(r.last_seen),
   };
   if (r.renewed_at !== null) m.renewedAt = new Date(r.renewed_at);
   if (r.last_heartbeat !== null) m.lastHeartbeat = new Date(r.last_heartbeat);
+  if (r.revoked_at !== null) m.revoked = { at: new Date(r.revoked_at), reason: r.revoked_reason ?? "" };
   return m;
 }
 
@@ -107,20 +115,21 @@ export function memberStore(db: Database, heartbeatIntervalMs: number) {
     INSERT INTO members (cluster_id, org, region, peer_id, multiaddrs, cert_serial, cert_not_after, attestation, joined_at, renewed_at, last_heartbeat, last_seen)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, ?9)
     ON CONFLICT (cluster_id) DO UPDATE SET region = ?3, peer_id = ?4, multiaddrs = ?5, cert_serial = ?6, cert_not_after = ?7,
-      attestation = ?8, joined_at = ?9, renewed_at = NULL, last_heartbeat = NULL, last_seen = ?9`);
+      attestation = ?8, joined_at = ?9, renewed_at = NULL, last_heartbeat = NULL, last_seen = ?9, revoked_at = NULL, revoked_reason = NULL`);
   const renew = db.query(
     "UPDATE members SET cert_serial = ?, cert_not_after = ?, attestation = ?, renewed_at = ?5, last_seen = max(last_seen, ?5) WHERE peer_id = ?4",
   );
   const beat = db.query("UPDATE members SET multiaddrs = ?, last_heartbeat = ?2, last_seen = max(last_seen, ?2) WHERE peer_id = ?3");
   const page = db.query<MemberRow, [string, number]>("SELECT * FROM members WHERE cluster_id > ? ORDER BY cluster_id LIMIT ?");
   const healthyPage = db.query<MemberRow, [string, number, number]>(
-    "SELECT * FROM members WHERE cluster_id > ? AND last_seen >= ? ORDER BY cluster_id LIMIT ?",
+    "SELECT * FROM members WHERE cluster_id > ? AND last_seen >= ? AND revoked_at IS NULL ORDER BY cluster_id LIMIT ?",
   );
   const stateCounts = db.query<{ healthy: number; suspect: number; offline: number }, [number, number]>(`
     SELECT coalesce(sum(last_seen >= ?1), 0) AS healthy,
            coalesce(sum(last_seen < ?1 AND last_seen >= ?2), 0) AS suspect,
            coalesce(sum(last_seen < ?2), 0) AS offline
     FROM members`);
+  const revokeRow = db.query("UPDATE members SET revoked_at = ?, revoked_reason = ? WHERE peer_id = ? AND revoked_at IS NULL");
   const bump = db.query("INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1");
   const counterRows = db.query<{ name: string; value: number }, []>("SELECT name, value FROM counters");
 
@@ -137,7 +146,7 @@ export function memberStore(db: Database, heartbeatIntervalMs: number) {
     return toMember(byCluster.get(j.clusterId)!);
   });
 
-  const renewal = db.transaction((peerId: string, serial: string, notAfter: Date, attestation: AttestationResult, now: Date): Member => {
+  const renewal = db.transaction((peerId: string, serial: string, notAfter: Date, attestation: AttestationRecord, now: Date): Member => {
     const changes = renew.run(serial, notAfter.getTime(), JSON.stringify(attestation), peerId, now.getTime()).changes;
     if (changes === 0) throw new NotFoundError(`no member with peer id ${peerId}`);
     bump.run("renewals");
@@ -162,8 +171,18 @@ export function memberStore(db: Database, heartbeatIntervalMs: number) {
       return join.immediate(j);
     },
     /** Record a certificate renewal. NotFoundError for an unknown peer. */
-    recordRenewal(peerId: string, serial: string, notAfter: Date, attestation: AttestationResult, now: Date): Member {
+    recordRenewal(peerId: string, serial: string, notAfter: Date, attestation: AttestationRecord, now: Date): Member {
       return renewal.immediate(peerId, serial, notAfter, attestation, now);
+    },
+    /**
+     * End a membership that failed re-attestation, keeping the reason. The first revocation wins
+     * (later failures do not overwrite it); a join with a new token replaces the member. NotFoundError for an unknown peer.
+     */
+    revoke(peerId: string, reason: string, now: Date): Member {
+      revokeRow.run(now.getTime(), reason.slice(0, 1024), peerId);
+      const r = byPeer.get(peerId);
+      if (!r) throw new NotFoundError(`no member with peer id ${peerId}`);
+      return toMember(r);
     },
     /** Record a heartbeat. NotFoundError for an unknown peer. */
     recordHeartbeat(peerId: string, multiaddrs: string[], now: Date): Member {

@@ -2,7 +2,7 @@
 import { Database } from "bun:sqlite";
 import { ConfigError } from "../../plugins/sdk/errors.ts";
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS tokens (
@@ -29,7 +29,9 @@ CREATE TABLE IF NOT EXISTS members (
   joined_at      INTEGER NOT NULL,
   renewed_at     INTEGER,
   last_heartbeat INTEGER,
-  last_seen      INTEGER NOT NULL
+  last_seen      INTEGER NOT NULL,
+  revoked_at     INTEGER,
+  revoked_reason TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS members_last_seen ON members (last_seen);
 
@@ -58,7 +60,15 @@ export function openDatabase(path: string): Database {
   }
   db.transaction(() => {
     db.exec(SCHEMA);
+    migrate(db);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   }).immediate();
   return db;
+}
+
+/** v1 → v2: members lose their membership on failed re-attestation (revoked_at, revoked_reason). */
+function migrate(db: Database): void {
+  const cols = db.query<{ name: string }, []>("PRAGMA table_info(members)").all().map((c) => c.name);
+  if (!cols.includes("revoked_at")) db.exec("ALTER TABLE members ADD COLUMN revoked_at INTEGER");
+  if (!cols.includes("revoked_reason")) db.exec("ALTER TABLE members ADD COLUMN revoked_reason TEXT");
 }

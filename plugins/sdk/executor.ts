@@ -69,7 +69,7 @@ export type ExecFailureReason =
   | "memory"
   /** Trapped, exited non-zero, was killed by a signal, or its sandbox died. */
   | "crash"
-  /** The module/command is not runnable: bad bytes, missing entry point, unknown imports, not allowed. */
+  /** The task is not runnable as given: bad bytes, missing entry point, unknown imports, command not allowed, limits out of range. */
   | "invalid-module"
   /** Wrote more than `limits.outputBytes`. */
   | "output-too-large"

@@ -12,30 +12,35 @@ export type ClusterView = {
   region: string;
   peerId: string;
   multiaddrs: string[];
-  state: "healthy" | "suspect" | "offline";
+  state: "healthy" | "suspect" | "offline" | "revoked";
   lastHeartbeat: string | null;
   lastSeen: string;
   joinedAt: string;
   certNotAfter: string;
-  attestation: { format: string; ok: boolean; failed?: string; claims: Record<string, string | number | boolean> };
+  attestation: { format: string; ok: boolean; failed?: string; claims: Record<string, string | number | boolean>; boundary?: string; verifiedAt?: string; expiresAt?: string };
+  /** Present when the member lost its membership (failed re-attestation). */
+  revocation?: { at: string; reason: string };
 };
 
 export function clusterView(m: Member, now: Date, heartbeatIntervalMs: number): ClusterView {
   const attestation: ClusterView["attestation"] = { format: m.attestation.format, ok: m.attestation.ok, claims: m.attestation.claims };
   if (m.attestation.failed !== undefined) attestation.failed = m.attestation.failed;
-  return {
+  for (const k of ["boundary", "verifiedAt", "expiresAt"] as const) if (m.attestation[k] !== undefined) attestation[k] = m.attestation[k];
+  const view: ClusterView = {
     clusterId: m.clusterId,
     org: m.org,
     region: m.region,
     peerId: m.peerId,
     multiaddrs: m.multiaddrs,
-    state: memberState(m.lastSeen, now, heartbeatIntervalMs),
+    state: m.revoked ? "revoked" : memberState(m.lastSeen, now, heartbeatIntervalMs),
     lastHeartbeat: m.lastHeartbeat?.toISOString() ?? null,
     lastSeen: m.lastSeen.toISOString(),
     joinedAt: m.joinedAt.toISOString(),
     certNotAfter: m.certNotAfter.toISOString(),
     attestation,
   };
+  if (m.revoked) view.revocation = { at: m.revoked.at.toISOString(), reason: m.revoked.reason };
+  return view;
 }
 
 /** ?limit= (1..apiPageSizeMax, larger is capped) and ?after= (a cluster id). */

@@ -1,0 +1,72 @@
+/** grey-agent command line: joins a federation hub, proves what it runs on, keeps membership alive. */
+import { resolve } from "node:path";
+import { parseDuration, requireString, runCli, type Command } from "../plugins/host/cli.ts";
+import { parseLogLevel } from "../plugins/host/log.ts";
+import { ConfigError } from "../plugins/sdk/errors.ts";
+import { agentCatalog } from "./catalog.ts";
+import { join } from "./join.ts";
+import { startAgent } from "./runtime.ts";
+
+const common = {
+  "data-dir": { type: "string" as const, description: "agent data directory (required)" },
+  psk: { type: "string" as const, description: "pre-shared key file for a private network (pnet)" },
+  "log-level": { type: "string" as const, description: "debug|info|warn|error|silent" },
+};
+
+const commands: Record<string, Command> = {
+  join: {
+    summary: "join a federation with a one-time token from 'grey-hub token create'",
+    usage: "join TOKEN --data-dir DIR",
+    options: { ...common, format: { type: "string", description: "evidence format to present (default: dev)" } },
+    async run(v, positionals) {
+      const token = positionals[0];
+      if (!token) throw new ConfigError(["join needs the TOKEN printed by 'grey-hub token create'"]);
+      const m = await join({
+        dataDir: resolve(requireString(v, "data-dir")), token,
+        ...(v.format ? { format: v.format as string } : {}),
+        ...(v.psk ? { pskFile: resolve(v.psk as string) } : {}),
+        logLevel: parseLogLevel(v["log-level"] ?? "warn"),
+      });
+      console.log(`joined grey://${m.org}/${m.region}/${m.clusterId}; certificate valid until ${new Date(m.certNotAfter).toISOString()}`);
+    },
+  },
+  run: {
+    summary: "run the agent: heartbeats, certificate renewal, peer sessions",
+    usage: "run --data-dir DIR [--listen MULTIADDR] [--heartbeat-interval 2s]",
+    options: {
+      ...common,
+      listen: { type: "string", multiple: true, description: "libp2p listen multiaddr (default /ip4/127.0.0.1/tcp/0)" },
+      "heartbeat-interval": { type: "string", description: "heartbeat period (default 2s)" },
+      format: { type: "string", description: "evidence format for renewals (default: dev)" },
+    },
+    async run(v) {
+      const agent = await startAgent({
+        dataDir: resolve(requireString(v, "data-dir")),
+        ...(v.listen ? { listen: v.listen as string[] } : {}),
+        ...(v["heartbeat-interval"] ? { heartbeatIntervalMs: parseDuration(v["heartbeat-interval"] as string, "heartbeat-interval") } : {}),
+        ...(v.psk ? { pskFile: resolve(v.psk as string) } : {}),
+        ...(v.format ? { format: v.format as string } : {}),
+        logLevel: parseLogLevel(v["log-level"]),
+      });
+      await new Promise<void>((r) => {
+        process.once("SIGINT", () => r());
+        process.once("SIGTERM", () => r());
+      });
+      await agent.stop();
+      process.exit(0);
+    },
+  },
+  plugins: {
+    summary: "list the plugins this agent loads",
+    usage: "plugins",
+    options: {},
+    async run() {
+      const noop = () => {};
+      const catalog = agentCatalog({ logger: { debug: noop, info: noop, warn: noop, error: noop }, clock: { now: Date.now } });
+      for (const p of catalog.list()) console.log(`${p.kind.padEnd(10)} ${p.name.padEnd(24)} api v${p.apiVersion}${p.format ? `  format=${p.format}` : ""}`);
+    },
+  },
+};
+
+process.exitCode = await runCli("grey-agent", commands, process.argv.slice(2));
+if (process.argv[2] !== "run") process.exit(process.exitCode);
