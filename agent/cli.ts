@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { parseDuration, requireString, runCli, type Command } from "../plugins/host/cli.ts";
 import { parseLogLevel } from "../plugins/host/log.ts";
 import { ConfigError } from "../plugins/sdk/errors.ts";
+import { readAk } from "../plugins/attestor-tpm/attestor.ts";
 import { agentCatalog } from "./catalog.ts";
 import { join } from "./join.ts";
 import { startAgent } from "./runtime.ts";
@@ -17,13 +18,18 @@ const commands: Record<string, Command> = {
   join: {
     summary: "join a federation with a one-time token from 'grey-hub token create'",
     usage: "join TOKEN --data-dir DIR",
-    options: { ...common, format: { type: "string", description: "evidence format to present (default: dev)" } },
+    options: {
+      ...common,
+      format: { type: "string", description: "evidence format to present: dev | tpm2-quote (default: dev)" },
+      tpm: { type: "string", description: "TPM for tpm2-quote: swtpm:HOST:PORT or a device (default /dev/tpmrm0)" },
+    },
     async run(v, positionals) {
       const token = positionals[0];
       if (!token) throw new ConfigError(["join needs the TOKEN printed by 'grey-hub token create'"]);
       const m = await join({
         dataDir: resolve(requireString(v, "data-dir")), token,
         ...(v.format ? { format: v.format as string } : {}),
+        ...(v.tpm ? { tpm: v.tpm as string } : {}),
         ...(v.psk ? { pskFile: resolve(v.psk as string) } : {}),
         logLevel: parseLogLevel(v["log-level"] ?? "warn"),
       });
@@ -38,6 +44,7 @@ const commands: Record<string, Command> = {
       listen: { type: "string", multiple: true, description: "libp2p listen multiaddr (default /ip4/127.0.0.1/tcp/0)" },
       "heartbeat-interval": { type: "string", description: "heartbeat period (default 2s)" },
       format: { type: "string", description: "evidence format for renewals (default: dev)" },
+      tpm: { type: "string", description: "TPM for tpm2-quote: swtpm:HOST:PORT or a device (default /dev/tpmrm0)" },
     },
     async run(v) {
       const agent = await startAgent({
@@ -46,6 +53,7 @@ const commands: Record<string, Command> = {
         ...(v["heartbeat-interval"] ? { heartbeatIntervalMs: parseDuration(v["heartbeat-interval"] as string, "heartbeat-interval") } : {}),
         ...(v.psk ? { pskFile: resolve(v.psk as string) } : {}),
         ...(v.format ? { format: v.format as string } : {}),
+        ...(v.tpm ? { tpm: v.tpm as string } : {}),
         logLevel: parseLogLevel(v["log-level"]),
       });
       await new Promise<void>((r) => {
@@ -54,6 +62,18 @@ const commands: Record<string, Command> = {
       });
       await agent.stop();
       process.exit(0);
+    },
+  },
+  "tpm ak": {
+    summary: "print the TPM attestation key to pin in the hub's attestation policy (akNames)",
+    usage: "tpm ak [--tpm swtpm:HOST:PORT | /dev/tpmrm0] [--json]",
+    options: {
+      tpm: { type: "string", description: "TPM: swtpm:HOST:PORT or a device (default /dev/tpmrm0)" },
+      json: { type: "boolean", description: "print {name, pem} as JSON" },
+    },
+    async run(v) {
+      const ak = await readAk((v.tpm as string) ?? "/dev/tpmrm0", {}, { signal: AbortSignal.timeout(30_000) });
+      console.log(v.json ? JSON.stringify(ak) : `AK name ${ak.name}\n${ak.pem.trim()}`);
     },
   },
   plugins: {

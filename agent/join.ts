@@ -23,6 +23,8 @@ export interface JoinOptions {
   dataDir: string;
   token: string;
   format?: string;
+  /** TPM for tpm2-quote evidence (swtpm:HOST:PORT or a device path). */
+  tpm?: string;
   pskFile?: string;
   logLevel?: LogLevel;
 }
@@ -36,7 +38,7 @@ export async function join(opts: JoinOptions): Promise<Membership> {
   const logger = createLogger("agent", opts.logLevel ?? "info");
   const key = await loadOrCreateNodeKey(opts.dataDir);
   const myPeerId = peerIdOf(key);
-  const catalog = agentCatalog({ logger, clock: { now: Date.now }, identity: nodeIdentity(key) });
+  const catalog = agentCatalog({ logger, clock: { now: Date.now }, identity: nodeIdentity(key) }, opts.tpm ? { tpm: opts.tpm } : {});
   const node = await createMeshNode({ privateKey: key, listen: [], dhtMode: "client", ...(opts.pskFile ? { pskFile: opts.pskFile } : {}) });
   try {
     const hub = await connectHub(node, token, logger);

@@ -32,6 +32,8 @@ export interface AgentRunOptions {
   heartbeatIntervalMs?: number;
   pskFile?: string;
   format?: string;
+  /** TPM for tpm2-quote evidence (swtpm:HOST:PORT or a device path). */
+  tpm?: string;
   logLevel?: LogLevel;
 }
 
@@ -56,7 +58,7 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   const key = await loadOrCreateNodeKey(opts.dataDir);
   const myPeerId = peerIdOf(key);
   const caDer = pemToDer(readFileSync(paths.ca, "utf8"));
-  const catalog = agentCatalog({ logger, clock: { now: Date.now }, identity: nodeIdentity(key) });
+  const catalog = agentCatalog({ logger, clock: { now: Date.now }, identity: nodeIdentity(key) }, opts.tpm ? { tpm: opts.tpm } : {});
   const interval = opts.heartbeatIntervalMs ?? heartbeatIntervalMsDefault;
   const node = await createMeshNode({
     privateKey: key, listen: opts.listen ?? ["/ip4/127.0.0.1/tcp/0"], dhtMode: "client",

@@ -15,14 +15,18 @@ export const HUB_CONFIG_FILE = "hub.json";
 const HubFile = z.object({
   org: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
-  /** Evidence formats this hub accepts at join and renewal. */
-  attestation: z.object({ allow: z.array(z.string().min(1)).min(1) }),
+  /** Evidence formats this hub accepts at join and renewal; policyFile (relative to the data dir) replaces `allow` with per-boundary rules. */
+  attestation: z.object({ allow: z.array(z.string().min(1)).min(1), policyFile: z.string().min(1).optional() }),
   memberCertTtlMs: z.number().int().min(memberCertTtlMsMin).default(memberCertTtlMsDefault),
   heartbeatIntervalMs: z.number().int().min(100).max(600_000).default(heartbeatIntervalMsDefault),
   listen: z.array(z.string()).default(["/ip4/127.0.0.1/tcp/0"]),
   api: z.string().default("127.0.0.1:8443"),
   bootstrap: z.array(z.string()).default([]),
   pskFile: z.string().optional(),
+  /** Extra rate card files (*.yaml) beside the built-in ones. */
+  rateCardsDir: z.string().optional(),
+  /** Per-client API rate limit (token bucket). */
+  apiRateLimit: z.object({ perSecond: z.number().positive().max(1e6), burst: z.number().int().positive().max(1e6) }).default({ perSecond: 50, burst: 100 }),
 });
 export type HubConfig = z.infer<typeof HubFile> & { dataDir: string };
 

@@ -15,7 +15,8 @@ import { initFederation, initFederationFrom } from "./ca/init.ts";
 import { hubCatalog } from "./catalog.ts";
 import { loadHubConfig, writeHubConfig } from "./config.ts";
 import { openRegistry } from "./registry/index.ts";
-import { REGISTRY_FILE, RUN_FILE, startHub } from "./runtime.ts";
+import { AUDIT_DB, REGISTRY_FILE, RUN_FILE, startHub } from "./runtime.ts";
+import { AuditLog, verifyAuditLog } from "./audit/index.ts";
 
 const dataDirOpt = { "data-dir": { type: "string" as const, description: "hub data directory (required)" } };
 
@@ -68,6 +69,7 @@ const commands: Record<string, Command> = {
       psk: { type: "string", description: "pre-shared key file for a private network (pnet)" },
       "cert-ttl": { type: "string", description: "member certificate lifetime (default 1h)" },
       "heartbeat-interval": { type: "string", description: "expected agent heartbeat period (default 2s)" },
+      "attest-policy": { type: "string", description: "attestation policy file (YAML/JSON; overrides hub.json attestation.policyFile)" },
       "log-level": { type: "string", description: "debug|info|warn|error|silent" },
     },
     async run(v) {
@@ -80,6 +82,7 @@ const commands: Record<string, Command> = {
         memberCertTtlMs: v["cert-ttl"] ? parseDuration(v["cert-ttl"] as string, "cert-ttl") : undefined,
         heartbeatIntervalMs: v["heartbeat-interval"] ? parseDuration(v["heartbeat-interval"] as string, "heartbeat-interval") : undefined,
       });
+      if (v["attest-policy"]) cfg.attestation.policyFile = resolve(v["attest-policy"] as string);
       const hub = await startHub(cfg, parseLogLevel(v["log-level"]));
       await new Promise<void>((resolveStop) => {
         const stop = () => resolveStop();
@@ -139,6 +142,38 @@ const commands: Record<string, Command> = {
       generateKey(key);
       writeSecretFile(out, key);
       console.log(`wrote ${out}`);
+    },
+  },
+  "audit verify": {
+    summary: "check the hub's hash-chained, signed audit log; names the first bad record",
+    usage: "audit verify --data-dir DIR",
+    options: { ...dataDirOpt },
+    async run(v) {
+      const dir = dataDir(v);
+      const path = join(dir, AUDIT_DB);
+      if (!existsSync(path)) throw new ConfigError([`${path} not found: the hub has not run yet`]);
+      const key = await loadOrCreateNodeKey(dir);
+      const r = verifyAuditLog(path, { publicKeys: [key.publicKey.raw] });
+      if (!r.ok) {
+        console.error(`grey-hub: audit log broken at record ${r.seq}: ${r.problem} [ERR_AUDIT_TAMPERED]`);
+        return 1;
+      }
+      console.log(`audit log intact: ${r.count} records, head ${r.head.seq} ${r.head.hash}`);
+    },
+  },
+  "audit export": {
+    summary: "print the audit log as JSON lines",
+    usage: "audit export --data-dir DIR",
+    options: { ...dataDirOpt },
+    async run(v) {
+      const dir = dataDir(v);
+      const key = await loadOrCreateNodeKey(dir);
+      const log = AuditLog.open(join(dir, AUDIT_DB), { signingKey: key.raw.subarray(0, 32), clock: { now: Date.now } });
+      try {
+        for (const line of log.jsonLines()) process.stdout.write(line.endsWith("\n") ? line : line + "\n");
+      } finally {
+        log.close();
+      }
     },
   },
   plugins: {

@@ -4,7 +4,7 @@
  * DIR/run.json once everything is ready; stops in order on SIGINT/SIGTERM.
  */
 import { readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { createLogger, type LogLevel } from "../plugins/host/log.ts";
 import { connectBootstrap, provideHub, sleep } from "../plugins/mesh-libp2p/discovery.ts";
 import { loadOrCreateNodeKey, peerIdOf } from "../plugins/mesh-libp2p/node-key.ts";
@@ -24,7 +24,19 @@ import { parseHostPort } from "./config.ts";
 import { Metrics } from "./metrics.ts";
 import { heartbeatHandler, joinHandler, renewHandler } from "./node/handlers.ts";
 import { openRegistry } from "./registry/index.ts";
+import { loadAttestPolicy } from "./attest-policy/index.ts";
 import { reprovideIntervalMs } from "../plugins/mesh-libp2p/constants.ts";
+import { agreementsService } from "./agreements/service.ts";
+import { AuditLog, auditRoutes } from "./audit/index.ts";
+import { TokenBucketLimiter, rateLimit } from "./ratelimit/index.ts";
+import { startServices, type HubService } from "./services.ts";
+
+export const AUDIT_DB = "audit.db";
+
+/** Services every hub runs, in start order. */
+export function hubServices(): HubService[] {
+  return [agreementsService()];
+}
 
 export const RUN_FILE = "run.json";
 export const REGISTRY_FILE = "hub.db";
@@ -44,13 +56,20 @@ export async function startHub(cfg: HubConfig, logLevel: LogLevel = "info"): Pro
   const key = await loadOrCreateNodeKey(cfg.dataDir);
   const registry = openRegistry(join(cfg.dataDir, REGISTRY_FILE), { heartbeatIntervalMs: cfg.heartbeatIntervalMs });
   const metrics = new Metrics();
-  const catalog = hubCatalog({ logger, clock });
+  const policyFile = cfg.attestation.policyFile ? resolve(cfg.dataDir, cfg.attestation.policyFile) : undefined;
+  const policy = policyFile ? loadAttestPolicy(policyFile) : undefined;
+  const catalog = hubCatalog({ logger, clock }, policy?.verifiers);
+  const attestations = metrics.counter("grey_attestations_total", "Attestation verifications at join and renewal.", ["format", "result", "reason"]);
 
   const node = await createMeshNode({ privateKey: key, listen: cfg.listen, dhtMode: "server", ...(cfg.pskFile ? { pskFile: cfg.pskFile } : {}) });
   const hubCertPem = readFileSync(paths.hubCert, "utf8");
+  // The audit log is signed with the hub's Ed25519 identity (the seed half of libp2p's raw key).
+  const audit = AuditLog.open(join(cfg.dataDir, AUDIT_DB), { signingKey: key.raw.subarray(0, 32), clock });
   const ctx = {
     ca, hubCertDer: pemToDer(hubCertPem), registry, catalog, allowFormats: cfg.attestation.allow,
-    memberCertTtlMs: cfg.memberCertTtlMs, clock, logger,
+    memberCertTtlMs: cfg.memberCertTtlMs, clock, logger, audit,
+    ...(policy ? { policy: { policy, org: cfg.org, cluster: policy.cluster ?? cfg.name } } : {}),
+    onAttestation: (e: { format: string; ok: boolean; reason: string }) => attestations.inc({ format: e.format, result: e.ok ? "ok" : "refused", reason: e.reason }),
   };
   const rejected = metrics.counter("grey_protocol_rejected_total", "Protocol exchanges refused (bad input, refused credentials).", ["protocol"]);
   const hooks = {
@@ -83,7 +102,16 @@ export async function startHub(cfg: HubConfig, logLevel: LogLevel = "info"): Pro
   })();
 
   const { host, port } = parseHostPort(cfg.api, "api");
-  const app = createApiApp({ registry, metrics, clock, heartbeatIntervalMs: cfg.heartbeatIntervalMs });
+  const limiter = new TokenBucketLimiter({ ratePerSecond: cfg.apiRateLimit.perSecond, burst: cfg.apiRateLimit.burst, clock });
+  const app = createApiApp({
+    registry, metrics, clock, heartbeatIntervalMs: cfg.heartbeatIntervalMs,
+    rateLimit: rateLimit({ limiter, keyOf: (c) => (c.var.identity ? `cert:${c.var.identity.serial}` : `addr:${c.env?.incoming?.socket?.remoteAddress ?? "?"}`) }),
+  });
+  app.route("/v1/audit", auditRoutes({ log: audit }) as never);
+  const peerId = peerIdOf(key);
+  const stopServices = await startServices(hubServices(), {
+    cfg, hubPeerId: peerId, node, registry, ca, catalog, app, audit, metrics, logger, clock,
+  });
   const api = await startApiServer({
     host, port, app,
     caCertPem: ca.certPem,
@@ -92,7 +120,6 @@ export async function startHub(cfg: HubConfig, logLevel: LogLevel = "info"): Pro
   });
 
   const multiaddrs = node.getMultiaddrs().map((m) => m.toString());
-  const peerId = peerIdOf(key);
   writeFileAtomic(join(cfg.dataDir, RUN_FILE), JSON.stringify({ peerId, multiaddrs, api: api.url, pid: process.pid }, null, 2) + "\n");
   logger.info("hub ready", { peerId, api: api.url, caFingerprint: ca.fingerprint, multiaddrs: multiaddrs.join(",") });
 
@@ -105,6 +132,8 @@ export async function startHub(cfg: HubConfig, logLevel: LogLevel = "info"): Pro
         Promise.allSettled([api.close(), node.stop(), providing]),
         sleep(3000),
       ]);
+      await stopServices();
+      audit.close();
       registry.close();
     },
   };

@@ -35,6 +35,7 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   const app = new Hono<Env>();
   app.use("*", requestMetrics(metrics));
   app.use("*", clientIdentity({ publicPaths: [HEALTH_PATH] }));
+  if (deps.rateLimit) app.use("*", deps.rateLimit);
   app.use("*", bodyLimit({ maxBytes: apiBodyBytesMax }));
 
   app.get(HEALTH_PATH, (c) => c.json({ status: "ok" }));

@@ -1,3 +1,4 @@
+import type { MiddlewareHandler } from "hono";
 import type { HttpBindings } from "@hono/node-server";
 import type { FederationIdentity } from "../../plugins/sdk/identity.ts";
 import type { Clock } from "../../plugins/sdk/plugin.ts";
@@ -23,4 +24,6 @@ export type ApiDeps = {
   metrics: Metrics;
   clock: Clock;
   heartbeatIntervalMs: number;
+  /** Per-client rate limit, applied after identification (key: certificate serial, else remote address). */
+  rateLimit?: MiddlewareHandler<Env>;
 };

@@ -46,28 +46,41 @@ const Duration = z.string().regex(durationRe, "must be a duration such as 30s, 5
   const m = durationRe.exec(t)!;
   return Math.round(Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[m[2] as "ms"]);
 });
-const Hex = z.string().regex(/^([0-9a-fA-F]{2})+$/, "must be hex").transform((s) => s.toLowerCase());
+const Hex = z.string({ error: "must be a hex string (quote values YAML would read as numbers)" }).regex(/^([0-9a-fA-F]{2})+$/, "must be hex").transform((s) => s.toLowerCase());
 const HexList = z.array(Hex).min(1).max(allowListItemsMax);
 const PcrIndex = z.string().regex(/^(\d|1\d|2[0-3])$/, "PCR index must be 0..23");
 const Path = z.string().min(1).max(4096);
 const ClaimLists = z.record(z.string().min(1).max(128), z.array(z.union([z.string(), z.number(), z.boolean()])).min(1).max(allowListItemsMax));
 
-const FormatRule = z.strictObject({
-  akNames: HexList.optional(),
-  /** tpm2-quote: bank → index → values; nitro-enclave: index → values. */
-  pcrs: z.union([z.record(z.enum(["sha1", "sha256", "sha384", "sha512"]), z.record(PcrIndex, HexList)), z.record(PcrIndex, HexList)]).optional(),
-  measurements: HexList.optional(),
-  mrsigners: HexList.optional(),
-  claims: ClaimLists.optional(),
-});
-export type FormatRule = z.infer<typeof FormatRule>;
+const BANKS = ["sha1", "sha256", "sha384", "sha512"] as const;
+const PcrMap = z.record(PcrIndex, HexList);
+const common = { claims: ClaimLists.optional() };
+/** Per-format rules; each format takes only the fields that mean something for it. */
+const FORMAT_RULES = {
+  dev: z.strictObject(common),
+  "tpm2-quote": z.strictObject({ ...common, akNames: HexList.optional(), pcrs: z.partialRecord(z.enum(BANKS), PcrMap).optional() }),
+  "nitro-enclave": z.strictObject({ ...common, pcrs: PcrMap.optional() }),
+  "sev-snp": z.strictObject({ ...common, measurements: HexList.optional() }),
+  dcap: z.strictObject({ ...common, measurements: HexList.optional(), mrsigners: HexList.optional() }),
+  "aws-iid": z.strictObject(common),
+  "gcp-iit": z.strictObject(common),
+  "azure-imds": z.strictObject(common),
+} satisfies Record<Format, z.ZodType>;
+export type FormatRule = {
+  claims?: Record<string, (string | number | boolean)[]>;
+  akNames?: string[];
+  /** tpm2-quote: bank → index → values; nitro-enclave: index → values (SHA-384). */
+  pcrs?: Record<string, Record<string, string[]> | string[]>;
+  measurements?: string[];
+  mrsigners?: string[];
+};
 
 const BoundaryShape = z.strictObject({
   formats: z.array(z.enum(FORMATS)).min(1).max(FORMATS.length),
   maxAge: Duration.optional(),
   resultTtl: Duration.optional(),
   allowNonFresh: z.boolean().default(false),
-  ...Object.fromEntries(FORMATS.map((f) => [f, FormatRule.optional()])),
+  ...Object.fromEntries(FORMATS.map((f) => [f, FORMAT_RULES[f].optional()])),
 }) as z.ZodType<BoundaryInput>;
 type BoundaryInput = {
   formats: Format[]; maxAge?: number; resultTtl?: number; allowNonFresh: boolean;
@@ -121,7 +134,7 @@ export function parseAttestPolicy(text: string, file: string, read: (path: strin
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const problems: PolicyProblem[] = [];
-  for (const e of doc.errors) problems.push({ path: "", line: e.linePos?.[0]?.line ?? null, message: e.message.split("\n")[0]! });
+  for (const e of doc.errors) problems.push({ path: "", line: lines.linePos(e.pos[0]).line, message: e.message.split("\n")[0]! });
   if (problems.length) throw new AttestPolicyError(file, problems);
   // YAML maps with integer keys (PCR indexes) become string keys for the schema.
   const raw = JSON.parse(JSON.stringify(doc.toJS({ maxAliasCount: 10 }) ?? null));

@@ -11,7 +11,8 @@ import { AttestationError, MalformedInputError, UnauthorizedError } from "../../
 import { nonceTtlMs, peersPerHeartbeatMax } from "../../plugins/sdk/limits.ts";
 import type { Logger } from "../../plugins/sdk/plugin.ts";
 import { Heartbeat, JoinHello, JoinRequest, RenewHello, RenewRequest, type Evidence, type PeerInfo } from "../../plugins/sdk/wire.ts";
-import { boundaryOf, failureReason, judge, type AttestPolicy } from "../attest-policy/index.ts";
+import { boundaryOf, judge, type AttestPolicy } from "../attest-policy/index.ts";
+import type { AuditLog } from "../audit/index.ts";
 import type { Ca } from "../ca/ca.ts";
 import type { AttestationRecord, Registry } from "../registry/index.ts";
 
@@ -29,6 +30,7 @@ export interface HubContext {
   memberCertTtlMs: number;
   clock: { now(): number };
   logger: Logger;
+  audit: Pick<AuditLog, "append">;
 }
 
 function freshNonce(): Uint8Array {
@@ -97,6 +99,10 @@ export function joinHandler(ctx: HubContext) {
       clusterId: token.cluster, org: token.org, region: token.region, peerId, multiaddrs: req.multiaddrs,
       certSerial: issued.serial, certNotAfter: issued.notAfter, attestation: result, now,
     });
+    ctx.audit.append({
+      kind: "join", actor: peerId, subject: `grey://${token.org}/${token.region}/${token.cluster}`,
+      details: { certSerial: issued.serial, attestation: { format: result.format, ok: result.ok, claims: result.claims } },
+    });
     ctx.logger.info("member joined", { cluster: token.cluster, org: token.org, region: token.region, peer: peerId, attestation: result.format });
     await ch.send({
       type: "join-result", cert: issued.certDer, caCert: ctx.ca.certDer,
@@ -138,6 +144,10 @@ export function renewHandler(ctx: HubContext) {
       csrDer: req.csr, peerId, org: member.org, region: member.region, cluster: member.clusterId, ttlMs: ctx.memberCertTtlMs, now,
     });
     ctx.registry.recordRenewal(peerId, issued.serial, issued.notAfter, result, now);
+    ctx.audit.append({
+      kind: "attestation", actor: peerId, subject: `grey://${member.org}/${member.region}/${member.clusterId}`,
+      details: { event: "renewal", certSerial: issued.serial, attestation: { format: result.format, ok: result.ok, claims: result.claims } },
+    });
     ctx.logger.info("certificate renewed", { cluster: member.clusterId, notAfter: issued.notAfter.toISOString() });
     await ch.send({ type: "renew-result", cert: issued.certDer, notAfter: issued.notAfter.getTime() });
   };

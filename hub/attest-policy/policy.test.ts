@@ -1,0 +1,77 @@
+import { describe, expect, test } from "bun:test";
+import type { AttestationResult } from "../../plugins/sdk/attestor.ts";
+import { vectorPath } from "../../attest/testing/vectors.ts";
+import { AttestPolicyError, boundaryOf, judge, parseAttestPolicy } from "./index.ts";
+
+const problems = (text: string) => {
+  try {
+    parseAttestPolicy(text, "/etc/grey/policy.yaml");
+  } catch (err) {
+    expect(err).toBeInstanceOf(AttestPolicyError);
+    return (err as AttestPolicyError).problems.map((p) => `${p.line}:${p.path}: ${p.message}`);
+  }
+  return [];
+};
+
+const tpmPolicy = `version: 1
+boundaries:
+  same-org:
+    formats: [tpm2-quote, dev]
+    tpm2-quote:
+      akNames: ["000baa"]
+      pcrs: { sha256: { 16: ["${"11".repeat(32)}"] } }
+  different-org:
+    formats: [tpm2-quote]
+    tpm2-quote: { akNames: ["000baa"] }
+`;
+
+describe("policy file", () => {
+  test("a valid file resolves", () => {
+    const p = parseAttestPolicy(tpmPolicy, "p.yaml");
+    expect(p.boundaries["same-org"]?.formats).toEqual(["tpm2-quote", "dev"]);
+    expect(p.boundaries["same-cluster"]).toBeUndefined();
+  });
+  test("errors name the field path and the line", () => {
+    expect(problems("version: 1\nboundaries:\n  same-org:\n    formats: [tpm2-quote]\n    maxAge: soon\n    tpm2-quote: { akNames: [zz] }\n")).toEqual([
+      "5:boundaries.same-org.maxAge: must be a duration such as 30s, 5m, 1h",
+      "6:boundaries.same-org.tpm2-quote.akNames.0: must be hex",
+    ]);
+    expect(problems("version: 1\nboundaries:\n  other-org: {formats: [dev]}\n")[0]).toMatch(/^3:boundaries: .*other-org/);
+    expect(problems("version: 1\nboundaries: {\n")[0]).toMatch(/^\d+:/);
+    expect(problems("version: 1\nboundaries:\n  same-org:\n    formats: [tpm2-quote]\n    tpm2-quote: { pcrs: { sha256: { 16: [\"aa\"] } } }\n")[0]).toContain("5:boundaries.same-org.tpm2-quote: tpm2-quote needs akNames");
+  });
+  test("formats without a nonce need allowNonFresh; hardware formats need their roots (file resolved relative to the policy)", () => {
+    expect(problems("version: 1\nboundaries:\n  same-org:\n    formats: [aws-iid]\n").join("\n")).toContain("4:boundaries.same-org.formats: aws-iid evidence carries no nonce");
+    expect(problems("version: 1\nboundaries:\n  same-org: { formats: [nitro-enclave] }\n").join()).toContain("verifiers.nitro-enclave (trust roots) is not configured");
+    expect(problems("version: 1\nverifiers:\n  sev-snp: { roots: missing.pem }\nboundaries: {}\n")[0]).toMatch(/^3:verifiers.sev-snp.roots: missing.pem: ENOENT/);
+    const ok = parseAttestPolicy(`version: 1\nverifiers:\n  nitro-enclave: { roots: ${vectorPath("aws-nitro-enclaves/aws_nitro_enclaves_root_g1.pem")} }\nboundaries: {}\n`, "p.yaml");
+    expect(ok.verifiers["nitro-enclave"]?.roots.length).toBe(1);
+  });
+});
+
+describe("judging results", () => {
+  const p = parseAttestPolicy(tpmPolicy, "p.yaml");
+  const now = new Date("2030-01-01T00:00:00Z");
+  const quote = (pcr16: string, ak = "000baa"): AttestationResult => ({
+    format: "tpm2-quote", ok: true, checks: [{ name: "signature", ok: true }], claims: { "ak.name": ak, "pcr.sha256.16": pcr16, "ak.trust": "key" },
+  });
+  test("boundaries: same-cluster / same-org / different-org", () => {
+    expect(boundaryOf({ org: "acme", cluster: "hub-1" }, { org: "acme", cluster: "hub-1" })).toBe("same-cluster");
+    expect(boundaryOf({ org: "acme", cluster: "hub-1" }, { org: "acme", cluster: "edge" })).toBe("same-org");
+    expect(boundaryOf({ org: "acme" }, { org: "globex", cluster: "edge" })).toBe("different-org");
+  });
+  test("pinned AK and allowed PCR pass; changed PCR, unpinned AK, missing boundary fail with named checks", () => {
+    expect(judge(p, "same-org", quote("11".repeat(32)), now).result.ok).toBe(true);
+    expect(judge(p, "same-org", quote("22".repeat(32)), now).result.failed).toBe("policy.pcr.16");
+    expect(judge(p, "different-org", quote("22".repeat(32), "000bbb"), now).result.failed).toBe("policy.ak");
+    expect(judge(p, "different-org", quote("22".repeat(32)), now).result.ok).toBe(true);
+    expect(judge(p, "same-cluster", quote("11".repeat(32)), now).result.failed).toBe("policy.boundary");
+    const dev = { format: "dev", ok: true, checks: [{ name: "signature", ok: true }], claims: {} };
+    expect(judge(p, "different-org", dev, now).result.failed).toBe("policy.format");
+  });
+  test("timestamped evidence older than maxAge fails; non-fresh identity needs allowNonFresh", () => {
+    const q = parseAttestPolicy("version: 1\nverifiers: {}\nboundaries:\n  same-org: { formats: [dev], maxAge: 1m, allowNonFresh: false }\n", "q.yaml");
+    const old = { format: "dev", ok: true, checks: [{ name: "x", ok: true }], claims: { fresh: false } };
+    expect(judge(q, "same-org", old, now).result.failed).toBe("policy.fresh");
+  });
+});
