@@ -23,6 +23,8 @@ import {
   HeartbeatReply, PeerHello, PeerReply, PROTOCOL_HEARTBEAT, PROTOCOL_PEER, PROTOCOL_RENEW, RenewReply, type PeerInfo,
 } from "../plugins/sdk/wire.ts";
 import { agentCatalog } from "./catalog.ts";
+import { agentServices } from "./services.ts";
+import { startServices } from "../plugins/host/services.ts";
 import { connectHub } from "./hub-link.ts";
 import { agentPaths, nodeIdentity, readMembership, writeCredentials, writeMembership, type Membership } from "./state.ts";
 
@@ -71,6 +73,18 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   };
 
   const myCert = () => pemToDer(readFileSync(paths.cert, "utf8"));
+  const reachabilityListeners: ((reachable: boolean) => void)[] = [];
+  const setReachable = (reachable: boolean) => {
+    if (status.hubReachable === reachable) return;
+    status.hubReachable = reachable;
+    for (const fn of reachabilityListeners) {
+      try {
+        fn(reachable);
+      } catch (err) {
+        logger.error("reachability listener failed", { error: (err as Error).message });
+      }
+    }
+  };
 
   /** Check a peer's federation certificate: our CA, valid now, a member, bound to the connection's peer id. */
   const verifyPeer = async (certDer: Uint8Array, remote: string): Promise<FederationIdentity> => {
@@ -162,7 +176,7 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
           return r;
         });
         status.heartbeatsSent++;
-        status.hubReachable = true;
+        setReachable(true);
         status.lastAckAt = new Date().toISOString();
         failures = 0;
         for (const p of ack.peers) {
@@ -174,7 +188,7 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
       } catch (err) {
         if (stopping.signal.aborted) break;
         status.heartbeatFailures++;
-        status.hubReachable = false;
+        setReachable(false);
         writeStatus();
         logger.warn("hub unreachable; running autonomously and retrying", { error: (err as Error).message });
         await sleep(Math.max(interval, backoffMs(Math.min(failures++, 5))), stopping.signal).catch(() => {});
@@ -182,13 +196,22 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     }
   })();
 
+  const stopServices = await startServices(agentServices(), {
+    dataDir: opts.dataDir, peerId: myPeerId, node, catalog, identity: nodeIdentity(key),
+    membership: () => membership!, caCertDer: caDer, certDer: myCert,
+    connectHub: (signal?: AbortSignal) => connectHub(node, membership!, logger, signal ?? stopping.signal, 2),
+    onHubReachable: (fn: (reachable: boolean) => void) => void reachabilityListeners.push(fn),
+    logger, clock: { now: Date.now },
+  });
   writeStatus();
   logger.info("agent running", { peerId: myPeerId, cluster: membership.clusterId });
   return {
     peerId: myPeerId,
     async stop() {
       stopping.abort(new Error("stopping"));
-      await Promise.race([Promise.allSettled([loop, node.stop()]), sleep(3000)]);
+      await Promise.race([Promise.allSettled([loop]), sleep(2000)]);
+      await stopServices();
+      await Promise.race([Promise.allSettled([node.stop()]), sleep(3000)]);
     },
   };
 }

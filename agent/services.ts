@@ -1,0 +1,41 @@
+/**
+ * Agent services: the parts of a running agent beyond membership (task
+ * execution, local store and outbox, ...). Started in order once the libp2p
+ * node runs and the membership is loaded, stopped in reverse order.
+ */
+import type { PeerId } from "@libp2p/interface";
+import type { Catalog } from "../plugins/host/catalog.ts";
+import type { MeshNode } from "../plugins/mesh-libp2p/node.ts";
+import type { NodeIdentity } from "../plugins/sdk/attestor.ts";
+import type { Clock, Logger } from "../plugins/sdk/plugin.ts";
+import type { Membership } from "./state.ts";
+
+export interface AgentServiceContext {
+  dataDir: string;
+  peerId: string;
+  node: MeshNode;
+  catalog: Catalog;
+  identity: NodeIdentity;
+  /** The current membership (changes on renewal). */
+  membership(): Membership;
+  /** DER of the federation CA and of this node's current certificate. */
+  caCertDer: Uint8Array;
+  certDer(): Uint8Array;
+  /** A connection to the hub (bootstrap or DHT lookup); throws when unreachable. */
+  connectHub(signal?: AbortSignal): Promise<PeerId>;
+  /** Subscribe to hub reachability changes (true after a successful heartbeat, false after a failure). */
+  onHubReachable(fn: (reachable: boolean) => void): void;
+  logger: Logger;
+  clock: Clock;
+}
+
+export interface AgentService {
+  readonly name: string;
+  start(ctx: AgentServiceContext): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Services every agent runs, in start order. */
+export function agentServices(): AgentService[] {
+  return [];
+}
