@@ -1,7 +1,10 @@
 /** Built-in agent plugins: static imports so the compiled binary bundles them. */
 import { devAttestor } from "../plugins/attestor-dev/index.ts";
 import { tpmQuoteAttestor } from "../plugins/attestor-tpm/attestor.ts";
+import { execExecutor } from "../plugins/executor-exec/index.ts";
+import { wasmExecutor } from "../plugins/executor-wasm/index.ts";
 import { Catalog } from "../plugins/host/catalog.ts";
+import { addExternalPlugin, type LoadedPlugin } from "../plugins/host/loader.ts";
 import type { AttestorComponents } from "../plugins/sdk/attestor.ts";
 
 export interface AgentAttestOptions {
@@ -9,10 +12,21 @@ export interface AgentAttestOptions {
   tpm?: string;
 }
 
-export function agentCatalog(components: AttestorComponents, opts: AgentAttestOptions = {}): Catalog {
+let external: readonly LoadedPlugin[] = [];
+
+/** External plugin files loaded by cli.ts (--plugin, DIR/agent.json `plugins`) before join/run build their catalog. */
+export function useExternalPlugins(plugins: readonly LoadedPlugin[]): void {
+  external = plugins;
+}
+
+export function agentCatalog(components: AttestorComponents, opts: AgentAttestOptions = {}, plugins: readonly LoadedPlugin[] = external): Catalog {
   const catalog = new Catalog();
   catalog.add(devAttestor()(components));
   catalog.add(tpmQuoteAttestor({ tpm: opts.tpm ?? "/dev/tpmrm0" })(components));
+  for (const p of plugins) addExternalPlugin(catalog, p, components);
+  // Executors: WebAssembly (sandboxed child process), host commands (off unless configured).
+  catalog.add(wasmExecutor()(components));
+  catalog.add(execExecutor()(components));
   catalog.seal();
   return catalog;
 }

@@ -1,10 +1,11 @@
 /** grey-agent command line: joins a federation hub, proves what it runs on, keeps membership alive. */
-import { resolve } from "node:path";
+import { join as joinPath, resolve } from "node:path";
 import { parseDuration, requireString, runCli, type Command } from "../plugins/host/cli.ts";
 import { parseLogLevel } from "../plugins/host/log.ts";
 import { ConfigError } from "../plugins/sdk/errors.ts";
 import { readAk } from "../plugins/attestor-tpm/attestor.ts";
-import { agentCatalog } from "./catalog.ts";
+import { loadPluginFiles, pluginLines, pluginsFromConfig } from "../plugins/host/loader.ts";
+import { agentCatalog, useExternalPlugins } from "./catalog.ts";
 import { join } from "./join.ts";
 import { startAgent } from "./runtime.ts";
 
@@ -12,7 +13,21 @@ const common = {
   "data-dir": { type: "string" as const, description: "agent data directory (required)" },
   psk: { type: "string" as const, description: "pre-shared key file for a private network (pnet)" },
   "log-level": { type: "string" as const, description: "debug|info|warn|error|silent" },
+  plugin: { type: "string" as const, multiple: true, description: "external plugin file built with bun build --target=bun (repeatable; also DIR/agent.json \"plugins\")" },
 };
+
+/** Optional agent config file in the data dir; today it only lists external plugins. */
+export const AGENT_CONFIG_FILE = "agent.json";
+const noop = () => {};
+const quiet = { logger: { debug: noop, info: noop, warn: noop, error: noop }, clock: { now: Date.now } };
+
+/** External plugins from DIR/agent.json and --plugin; a broken one is a one-line error and the command stops. */
+async function loadExternal(v: Record<string, unknown>, dir: string | undefined): Promise<void> {
+  const sources = [...(dir ? pluginsFromConfig(joinPath(dir, AGENT_CONFIG_FILE)) : []), ...((v.plugin as string[] | undefined) ?? []).map((f) => ({ file: resolve(f) }))];
+  const loaded = await loadPluginFiles(sources);
+  agentCatalog(quiet, {}, loaded); // create + validate now, before anything connects
+  useExternalPlugins(loaded);
+}
 
 const commands: Record<string, Command> = {
   join: {
@@ -26,6 +41,7 @@ const commands: Record<string, Command> = {
     async run(v, positionals) {
       const token = positionals[0];
       if (!token) throw new ConfigError(["join needs the TOKEN printed by 'grey-hub token create'"]);
+      await loadExternal(v, resolve(requireString(v, "data-dir")));
       const m = await join({
         dataDir: resolve(requireString(v, "data-dir")), token,
         ...(v.format ? { format: v.format as string } : {}),
@@ -47,6 +63,7 @@ const commands: Record<string, Command> = {
       tpm: { type: "string", description: "TPM for tpm2-quote: swtpm:HOST:PORT or a device (default /dev/tpmrm0)" },
     },
     async run(v) {
+      await loadExternal(v, resolve(requireString(v, "data-dir")));
       const agent = await startAgent({
         dataDir: resolve(requireString(v, "data-dir")),
         ...(v.listen ? { listen: v.listen as string[] } : {}),
@@ -78,12 +95,15 @@ const commands: Record<string, Command> = {
   },
   plugins: {
     summary: "list the plugins this agent loads",
-    usage: "plugins",
-    options: {},
-    async run() {
-      const noop = () => {};
-      const catalog = agentCatalog({ logger: { debug: noop, info: noop, warn: noop, error: noop }, clock: { now: Date.now } });
-      for (const p of catalog.list()) console.log(`${p.kind.padEnd(10)} ${p.name.padEnd(24)} api v${p.apiVersion}${p.format ? `  format=${p.format}` : ""}`);
+    usage: "plugins [--data-dir DIR] [--plugin FILE]... [--health]",
+    options: {
+      "data-dir": { type: "string", description: "also load the plugins listed in DIR/agent.json" },
+      plugin: common.plugin,
+      health: { type: "boolean", description: "probe each connector's platform endpoints" },
+    },
+    async run(v) {
+      await loadExternal(v, v["data-dir"] ? resolve(v["data-dir"] as string) : undefined);
+      for (const line of await pluginLines(agentCatalog(quiet), { health: v.health === true })) console.log(line);
     },
   },
 };

@@ -12,13 +12,27 @@ import { encodeJoinToken } from "../plugins/sdk/token.ts";
 import { IdSchema } from "../plugins/sdk/wire.ts";
 import { loadCa } from "./ca/ca.ts";
 import { initFederation, initFederationFrom } from "./ca/init.ts";
-import { hubCatalog } from "./catalog.ts";
-import { loadHubConfig, writeHubConfig } from "./config.ts";
+import { hubCatalog, useExternalPlugins } from "./catalog.ts";
+import { loadPluginFiles, pluginLines, pluginsFromConfig } from "../plugins/host/loader.ts";
+import { attestVerifyCommand } from "./cli/attest-verify.ts";
+import { HUB_CONFIG_FILE, loadHubConfig, writeHubConfig } from "./config.ts";
 import { openRegistry } from "./registry/index.ts";
 import { AUDIT_DB, REGISTRY_FILE, RUN_FILE, startHub } from "./runtime.ts";
 import { AuditLog, verifyAuditLog } from "./audit/index.ts";
 
 const dataDirOpt = { "data-dir": { type: "string" as const, description: "hub data directory (required)" } };
+const pluginOpt = { plugin: { type: "string" as const, multiple: true, description: "external plugin file built with bun build --target=bun (repeatable; also hub.json \"plugins\")" } };
+const noop = () => {};
+const quiet = { logger: { debug: noop, info: noop, warn: noop, error: noop }, clock: { now: Date.now } };
+
+/** External plugins from hub.json and --plugin; a broken one is a one-line error and the hub does not start. */
+async function loadExternal(v: Record<string, unknown>, dir: string | undefined) {
+  const sources = [...(dir ? pluginsFromConfig(join(dir, HUB_CONFIG_FILE)) : []), ...((v.plugin as string[] | undefined) ?? []).map((f) => ({ file: resolve(f) }))];
+  const loaded = await loadPluginFiles(sources);
+  hubCatalog(quiet, {}, loaded); // create + validate now, before anything listens
+  useExternalPlugins(loaded);
+  return loaded;
+}
 
 function dataDir(values: Record<string, unknown>): string {
   return resolve(requireString(values, "data-dir"));
@@ -71,9 +85,11 @@ const commands: Record<string, Command> = {
       "heartbeat-interval": { type: "string", description: "expected agent heartbeat period (default 2s)" },
       "attest-policy": { type: "string", description: "attestation policy file (YAML/JSON; overrides hub.json attestation.policyFile)" },
       "log-level": { type: "string", description: "debug|info|warn|error|silent" },
+      ...pluginOpt,
     },
     async run(v) {
       const dir = dataDir(v);
+      await loadExternal(v, dir);
       const cfg = loadHubConfig(dir, {
         listen: v.listen as string[] | undefined,
         api: v.api as string | undefined,
@@ -176,14 +192,18 @@ const commands: Record<string, Command> = {
       }
     },
   },
+  "attest verify": attestVerifyCommand,
   plugins: {
     summary: "list the plugins this hub loads",
-    usage: "plugins",
-    options: {},
-    async run() {
-      const noop = () => {};
-      const catalog = hubCatalog({ logger: { debug: noop, info: noop, warn: noop, error: noop }, clock: { now: Date.now } });
-      for (const p of catalog.list()) console.log(`${p.kind.padEnd(10)} ${p.name.padEnd(24)} api v${p.apiVersion}${p.format ? `  format=${p.format}` : ""}`);
+    usage: "plugins [--data-dir DIR] [--plugin FILE]... [--health]",
+    options: {
+      "data-dir": { type: "string", description: "also load the plugins listed in DIR/hub.json" },
+      ...pluginOpt,
+      health: { type: "boolean", description: "probe each connector's platform endpoints" },
+    },
+    async run(v) {
+      await loadExternal(v, v["data-dir"] ? dataDir(v) : undefined);
+      for (const line of await pluginLines(hubCatalog(quiet), { health: v.health === true })) console.log(line);
     },
   },
 };

@@ -43,6 +43,8 @@ export interface TpmQuoteAttestorInit {
   readonly readTimeoutMs?: number;
   /** Hub side: roots (DER) for AK certificates; evidence carrying `akCert` is then checked against them. */
   readonly akRoots?: readonly Uint8Array[];
+  /** Hub side: accept SHA-1 signatures / PCR banks (default false). */
+  readonly allowSha1?: boolean;
 }
 
 /** Wire shape of the evidence (CBOR map in Evidence.data). */
@@ -196,7 +198,7 @@ export function tpmQuoteAttestor(init: TpmQuoteAttestorInit = {}) {
       } catch (err) {
         return failedResult(TPM_QUOTE_FORMAT, "structure", (err as Error).message);
       }
-      return verifyTpmQuoteParts(parts, { at: now, nonce: bindingDigest256(binding), ...(init.akRoots ? { akRoots: init.akRoots } : {}) });
+      return verifyTpmQuoteParts(parts, { at: now, nonce: bindingDigest256(binding), ...(init.akRoots ? { akRoots: init.akRoots } : {}), allowSha1: init.allowSha1 ?? false });
     },
   });
 }

@@ -151,5 +151,9 @@ describe("verifyFederationCert", () => {
     await expect(verifyFederationCert(new Uint8Array([1, 2, 3]), caDer, now)).rejects.toBeInstanceOf(MalformedInputError);
     await expect(verifyFederationCert(der.subarray(0, 100), caDer, now)).rejects.toBeInstanceOf(MalformedInputError);
     await expect(verifyFederationCert(der, new Uint8Array(0), now)).rejects.toBeInstanceOf(MalformedInputError);
+    // A view into a larger buffer (as Node hands out pooled Buffers) parses like a copy.
+    const padded = new Uint8Array(der.byteLength + 20);
+    padded.set(der, 7);
+    expect((await verifyFederationCert(padded.subarray(7, 7 + der.byteLength), caDer, now)).role).toBe("member");
   });
 });

@@ -135,7 +135,11 @@ function parseCert(der: Uint8Array, what: string): Certificate {
 function extension<T>(cert: Certificate, oid: string, type: new () => T): T | undefined {
   const ext = cert.tbsCertificate.extensions?.find((e) => e.extnID === oid);
   if (!ext) return undefined;
-  return AsnConvert.parse(ext.extnValue.buffer, type);
+  try {
+    return AsnConvert.parse(ext.extnValue.buffer, type);
+  } catch (err) {
+    throw new MalformedInputError(`certificate extension ${oid} does not parse`, { cause: err });
+  }
 }
 
 function p256Point(cert: Certificate, what: string): Uint8Array {

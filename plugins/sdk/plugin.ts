@@ -7,7 +7,7 @@
 /** The plugin API this host implements. A plugin built for another major is refused at load. */
 export const PLUGIN_API_VERSION = 1;
 
-export type PluginKind = "attestor" | "connector" | "executor" | "consensus";
+export type PluginKind = "attestor" | "connector" | "executor" | "consensus" | "kms";
 
 export interface PluginMeta {
   /** Unique, stable name, e.g. "attestor-dev". */
@@ -40,4 +40,5 @@ export const PLUGIN_CARDINALITY: Record<PluginKind, { min: number; max: number }
   connector: { min: 0, max: 32 },
   executor: { min: 0, max: 32 },
   consensus: { min: 0, max: 1 },
+  kms: { min: 0, max: 8 },
 };

@@ -1,0 +1,78 @@
+/**
+ * Key management services for envelope encryption: the host encrypts data
+ * locally with a fresh data key (AES-256-GCM) and stores only the data key
+ * wrapped by a key-encryption key (KEK) that never leaves the KMS (AWS KMS,
+ * GCP Cloud KMS, Azure Key Vault, an HSM over PKCS#11).
+ *
+ * A plugin is a factory `(init) => (components) => Kms`.
+ *
+ *   generateDataKey()  fresh 32-byte data key + the same key wrapped by the current KEK version
+ *   wrap(dataKey)      wrap a key the host made
+ *   unwrap(wrapped)    recover the data key; the wrapped form names the KEK version it needs
+ *   rotate()           make a new KEK version current. Keys wrapped before stay unwrappable;
+ *                      new wraps use the new version. (Re-wrap = unwrap + wrap.)
+ *
+ * Errors (match by `name`/`code`):
+ *   KmsUnavailableError  the service could not be reached (network, timeout, 5xx): retry later
+ *   KmsRefusedError      the service answered and refused (unknown key, disabled version,
+ *                        denied, ciphertext not for this key / tampered)
+ *
+ * `context` is additional authenticated data: unwrap with a different context fails.
+ *
+ * Contract version: part of PLUGIN_API_VERSION (sdk/plugin.ts).
+ */
+import { GreyError } from "./errors.ts";
+import type { HostComponents, PluginMeta } from "./plugin.ts";
+
+export interface WrappedKey {
+  /** Which KMS plugin made it, e.g. "kms-aws". */
+  kms: string;
+  /** KEK identifier including the version used (ARN, resource name, key URL, label#version). */
+  keyId: string;
+  /** The wrapped data key as the service returned it. */
+  ciphertext: Uint8Array;
+}
+
+export interface DataKey {
+  /** 32 bytes. The caller must zero it when done (`plaintext.fill(0)`). */
+  plaintext: Uint8Array;
+  wrapped: WrappedKey;
+}
+
+export interface KmsOptions {
+  signal?: AbortSignal;
+  /** Additional authenticated data bound to the wrap (e.g. "grey/ca-key"). */
+  context?: Record<string, string>;
+}
+
+export interface Kms extends PluginMeta {
+  readonly kind: "kms";
+  start?(): Promise<void>;
+  stop?(): Promise<void>;
+  generateDataKey(options?: KmsOptions): Promise<DataKey>;
+  wrap(dataKey: Uint8Array, options?: KmsOptions): Promise<WrappedKey>;
+  unwrap(wrapped: WrappedKey, options?: KmsOptions): Promise<Uint8Array>;
+  /** Makes a new KEK version current; returns its keyId. */
+  rotate(options?: KmsOptions): Promise<string>;
+}
+
+export interface KmsComponents extends HostComponents {
+  fetch: typeof fetch;
+}
+
+export type KmsFactory = (components: KmsComponents) => Kms;
+
+/** Data keys are AES-256 keys. */
+export const dataKeyBytes = 32;
+
+export class KmsUnavailableError extends GreyError {
+  constructor(readonly kms: string, message: string, options?: { cause?: unknown }) {
+    super("ERR_KMS_UNAVAILABLE", `${kms}: key service unavailable: ${message}`, options);
+  }
+}
+
+export class KmsRefusedError extends GreyError {
+  constructor(readonly kms: string, message: string, options?: { cause?: unknown }) {
+    super("ERR_KMS_REFUSED", `${kms}: ${message}`, options);
+  }
+}

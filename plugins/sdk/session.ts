@@ -1,0 +1,288 @@
+/**
+ * Attested sessions: end-to-end encryption for cross-cluster payloads, on top
+ * of (not instead of) libp2p's Noise channel. Pure: no I/O, no clock (injected).
+ *
+ * Handshake (SIGMA-style, three messages):
+ *   1. initiator -> responder  hello  {eph, idKey, cert, attestation, seen}
+ *   2. responder -> initiator  hello  {...} + sig_r
+ *   3. initiator -> responder  finish {sig_i}
+ * `eph` is a fresh X25519 key; `idKey` the sender's Ed25519 node identity
+ * (its libp2p peer id); `cert` its federation certificate (serial and peer id
+ * are checked by the caller's `verifyRemote`); `attestation` the sender's
+ * attestation-result digest as it knows it; `seen` the digest the sender holds
+ * for the other side (the hub's registry view; zeros when it holds none).
+ * The transcript hash th = sha256(cbor([label, hello_i, hello_r])) binds both
+ * peer ids, both certificates (so both serials) and all attestation digests;
+ * each side signs `role || th` with its Ed25519 identity, so a man in the
+ * middle holding any other identity key cannot finish.
+ *
+ * Keys: HKDF-SHA256(ikm = X25519(eph_i, eph_r), salt = th) -> one key per
+ * direction. Frames are `epoch(4) || counter(8) || ChaCha20-Poly1305(...)`;
+ * the 12-byte header is the nonce and additional data. Counters are strict per
+ * direction (a lower one is a replay, a higher one a reorder/gap), both
+ * rejected with SessionReplayError without moving state; a frame that fails
+ * authentication is a SessionTamperError. Rotation: the sender ratchets its key
+ * (HKDF with a "rekey" label, old key dropped) after `rotateAfterMessages`
+ * frames or `rotateAfterMs`; the receiver follows the epoch in the header (at
+ * most `rotateAheadMax` epochs ahead). Re-attestation changes the digests, so
+ * the next handshake yields unrelated keys; callers open a new session.
+ */
+import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { ed25519, x25519 } from "@noble/curves/ed25519.js";
+import { hkdf } from "@noble/hashes/hkdf.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { encodeCbor } from "./codec.ts";
+import { GreyError, UnauthorizedError } from "./errors.ts";
+
+export const SESSION_LABEL = "grey-session/1";
+export const digestBytes = 32;
+/** Frames per key before the sender rotates. */
+export const rotateAfterMessagesDefault = 10_000;
+/** Key age before the sender rotates (schedule). */
+export const rotateAfterMsDefault = 10 * 60_000;
+/** Epochs a receiver ratchets forward to follow a sender. More: the frame is refused (reorder). */
+export const rotateAheadMax = 4;
+export const sessionHeaderBytes = 12;
+export const ZERO_DIGEST = new Uint8Array(digestBytes);
+
+/** A frame that does not authenticate (modified, truncated, wrong key). */
+export class SessionTamperError extends GreyError {
+  constructor(message: string) {
+    super("ERR_SESSION_TAMPERED", message);
+  }
+}
+
+/** A frame out of sequence: `replay` (already seen or older epoch) or `reorder` (a gap / too far ahead). */
+export class SessionReplayError extends GreyError {
+  constructor(readonly reason: "replay" | "reorder", message: string) {
+    super("ERR_SESSION_REPLAY", message);
+  }
+}
+
+export interface SessionHello {
+  eph: Uint8Array;
+  idKey: Uint8Array;
+  cert: Uint8Array;
+  attestation: Uint8Array;
+  seen: Uint8Array;
+}
+
+export interface LocalParty {
+  /** Ed25519 raw public key (the libp2p peer id's key). */
+  idKey: Uint8Array;
+  sign(data: Uint8Array): Promise<Uint8Array>;
+  cert: Uint8Array;
+  /** Our own attestation digest as we know it (ZERO_DIGEST: unknown). */
+  attestation: Uint8Array;
+}
+
+export interface SessionOptions {
+  clock: { now(): number };
+  rotateAfterMessages?: number;
+  rotateAfterMs?: number;
+  /** Called for every rejected frame (metrics). */
+  onReject?: (reason: "tamper" | "replay" | "reorder") => void;
+}
+
+/**
+ * Checks the remote side's hello (certificate valid, binds the peer id of
+ * `idKey`, attestation digest acceptable). Throws UnauthorizedError to refuse.
+ */
+export type VerifyRemote = (hello: SessionHello) => Promise<void> | void;
+
+/** Digest of an attestation result, as both sides compute it (sha256 over sorted-key JSON). */
+export function attestationDigest(result: unknown): Uint8Array {
+  const canonical = JSON.stringify(result, (_k, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+  return sha256(new TextEncoder().encode(canonical));
+}
+
+function transcript(i: SessionHello, r: SessionHello): Uint8Array {
+  const h = (x: SessionHello) => [x.eph, x.idKey, x.cert, x.attestation, x.seen];
+  return sha256(encodeCbor([SESSION_LABEL, h(i), h(r)]));
+}
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const sigInput = (role: "i" | "r", th: Uint8Array) => Uint8Array.from([...enc(`${SESSION_LABEL} sig ${role}`), ...th]);
+
+function checkHello(h: SessionHello): void {
+  const ok = h.eph?.byteLength === 32 && h.idKey?.byteLength === 32 && h.attestation?.byteLength === digestBytes && h.seen?.byteLength === digestBytes;
+  if (!ok) throw new UnauthorizedError("session hello has malformed keys or digests");
+}
+
+function verifySig(sig: Uint8Array, role: "i" | "r", th: Uint8Array, idKey: Uint8Array): void {
+  let ok = false;
+  try {
+    ok = sig.byteLength === 64 && ed25519.verify(sig, sigInput(role, th), idKey);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new UnauthorizedError("session transcript signature does not verify against the peer's identity");
+}
+
+function derive(shared: Uint8Array, th: Uint8Array): { i2r: Uint8Array; r2i: Uint8Array } {
+  return {
+    i2r: hkdf(sha256, shared, th, enc(`${SESSION_LABEL} i2r`), 32),
+    r2i: hkdf(sha256, shared, th, enc(`${SESSION_LABEL} r2i`), 32),
+  };
+}
+
+function ratchet(key: Uint8Array, epoch: number): Uint8Array {
+  return hkdf(sha256, key, undefined, enc(`${SESSION_LABEL} rekey ${epoch}`), 32);
+}
+
+/** One direction's key state. */
+class Direction {
+  epoch = 0;
+  counter = 0n;
+  keyBornAt: number;
+  constructor(public key: Uint8Array, now: number) {
+    this.keyBornAt = now;
+  }
+  advance(now: number): void {
+    this.epoch++;
+    const next = ratchet(this.key, this.epoch);
+    this.key.fill(0);
+    this.key = next;
+    this.counter = 0n;
+    this.keyBornAt = now;
+  }
+}
+
+export class Session {
+  readonly #send: Direction;
+  readonly #recv: Direction;
+  readonly #opts: Required<Omit<SessionOptions, "onReject">> & Pick<SessionOptions, "onReject">;
+  /** The remote side's verified hello (peer id key, cert, digests). */
+  readonly remote: SessionHello;
+  /** Transcript hash: identifies the session on both sides. */
+  readonly id: Uint8Array;
+  readonly stats = { sealed: 0, opened: 0, rejected: 0, rotations: 0 };
+
+  constructor(keys: { send: Uint8Array; recv: Uint8Array }, remote: SessionHello, th: Uint8Array, opts: SessionOptions) {
+    const now = opts.clock.now();
+    // Each direction ratchets from its own chain; the shared derivation ends here.
+    this.#send = new Direction(keys.send, now);
+    this.#recv = new Direction(keys.recv, now);
+    this.#opts = {
+      clock: opts.clock,
+      rotateAfterMessages: opts.rotateAfterMessages ?? rotateAfterMessagesDefault,
+      rotateAfterMs: opts.rotateAfterMs ?? rotateAfterMsDefault,
+      onReject: opts.onReject,
+    };
+    this.remote = remote;
+    this.id = th;
+  }
+
+  get sendEpoch(): number {
+    return this.#send.epoch;
+  }
+
+  /** Rotate the sending key now (e.g. on a schedule the caller runs). */
+  rotate(): void {
+    this.#send.advance(this.#opts.clock.now());
+    this.stats.rotations++;
+  }
+
+  seal(plaintext: Uint8Array): Uint8Array {
+    const now = this.#opts.clock.now();
+    const d = this.#send;
+    if (d.counter >= BigInt(this.#opts.rotateAfterMessages) || now - d.keyBornAt >= this.#opts.rotateAfterMs) this.rotate();
+    const header = new Uint8Array(sessionHeaderBytes);
+    const view = new DataView(header.buffer);
+    view.setUint32(0, d.epoch);
+    view.setBigUint64(4, d.counter);
+    d.counter++;
+    const box = chacha20poly1305(d.key, header, header).encrypt(plaintext);
+    const frame = new Uint8Array(sessionHeaderBytes + box.byteLength);
+    frame.set(header);
+    frame.set(box, sessionHeaderBytes);
+    this.stats.sealed++;
+    return frame;
+  }
+
+  open(frame: Uint8Array): Uint8Array {
+    const reject = (reason: "tamper" | "replay" | "reorder", err: Error): never => {
+      this.stats.rejected++;
+      this.#opts.onReject?.(reason);
+      throw err;
+    };
+    if (frame.byteLength < sessionHeaderBytes + 16) return reject("tamper", new SessionTamperError("session frame too short"));
+    const header = frame.subarray(0, sessionHeaderBytes);
+    const view = new DataView(header.buffer, header.byteOffset, sessionHeaderBytes);
+    const epoch = view.getUint32(0);
+    const counter = view.getBigUint64(4);
+    const d = this.#recv;
+    if (epoch < d.epoch) return reject("replay", new SessionReplayError("replay", `frame from retired key epoch ${epoch} (current ${d.epoch})`));
+    if (epoch > d.epoch + rotateAheadMax) return reject("reorder", new SessionReplayError("reorder", `frame from epoch ${epoch}, too far ahead of ${d.epoch}`));
+    // Derive the key for a later epoch without committing until the frame authenticates.
+    let key = d.key;
+    for (let e = d.epoch + 1; e <= epoch; e++) key = ratchet(key, e);
+    const expected = epoch === d.epoch ? d.counter : 0n;
+    if (counter < expected) return reject("replay", new SessionReplayError("replay", `frame ${counter} already received (next is ${expected})`));
+    if (counter > expected) return reject("reorder", new SessionReplayError("reorder", `frame ${counter} arrived before ${expected}`));
+    let plain: Uint8Array;
+    try {
+      plain = chacha20poly1305(key, header, header).decrypt(frame.subarray(sessionHeaderBytes));
+    } catch {
+      return reject("tamper", new SessionTamperError("session frame failed authentication"));
+    }
+    if (epoch !== d.epoch) {
+      d.key.fill(0);
+      d.key = key;
+      d.epoch = epoch;
+      d.keyBornAt = this.#opts.clock.now();
+    }
+    d.counter = counter + 1n;
+    this.stats.opened++;
+    return plain;
+  }
+}
+
+function freshHello(local: LocalParty, seen: Uint8Array): { hello: SessionHello; ephPriv: Uint8Array } {
+  const ephPriv = x25519.utils.randomSecretKey();
+  return { ephPriv, hello: { eph: x25519.getPublicKey(ephPriv), idKey: local.idKey, cert: local.cert, attestation: local.attestation, seen } };
+}
+
+/** Initiator side: `start()` gives hello_i; `finish(hello_r, sig_r)` checks the responder and gives {sig_i, session}. */
+export function initiateSession(local: LocalParty, opts: SessionOptions & { seen?: Uint8Array }) {
+  const { hello, ephPriv } = freshHello(local, opts.seen ?? ZERO_DIGEST);
+  return {
+    hello,
+    async finish(remote: SessionHello, sigR: Uint8Array, verifyRemote: VerifyRemote): Promise<{ sig: Uint8Array; session: Session }> {
+      checkHello(remote);
+      const th = transcript(hello, remote);
+      verifySig(sigR, "r", th, remote.idKey);
+      await verifyRemote(remote);
+      const shared = x25519.getSharedSecret(ephPriv, remote.eph);
+      ephPriv.fill(0);
+      const k = derive(shared, th);
+      const sig = await local.sign(sigInput("i", th));
+      return { sig, session: new Session({ send: k.i2r, recv: k.r2i }, remote, th, opts) };
+    },
+  };
+}
+
+/** Responder side: `respond(hello_i)` checks the initiator's hello and gives {hello_r, sig_r, complete(sig_i)}. */
+export async function respondSession(local: LocalParty, remote: SessionHello, verifyRemote: VerifyRemote, opts: SessionOptions & { seen?: Uint8Array }) {
+  checkHello(remote);
+  await verifyRemote(remote);
+  const { hello, ephPriv } = freshHello(local, opts.seen ?? ZERO_DIGEST);
+  const th = transcript(remote, hello);
+  const sig = await local.sign(sigInput("r", th));
+  const shared = x25519.getSharedSecret(ephPriv, remote.eph);
+  ephPriv.fill(0);
+  const k = derive(shared, th);
+  return {
+    hello,
+    sig,
+    /** Check the initiator's signature; only then is the session usable. */
+    complete(sigI: Uint8Array): Session {
+      verifySig(sigI, "i", th, remote.idKey);
+      return new Session({ send: k.r2i, recv: k.i2r }, remote, th, opts);
+    },
+  };
+}
