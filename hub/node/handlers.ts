@@ -135,6 +135,10 @@ export function renewHandler(ctx: HubContext) {
       // Failed re-attestation ends the membership (a slow answer is not a failed attestation).
       if (err instanceof AttestationError && err.check !== "freshness") {
         ctx.registry.revoke(peerId, `re-attestation failed: ${err.message}`, new Date(ctx.clock.now()));
+        ctx.audit.append({
+          kind: "attestation", actor: peerId, subject: `grey://${member.org}/${member.region}/${member.clusterId}`,
+          details: { event: "revoked", reason: err.message, check: err.check },
+        });
         ctx.logger.warn("member revoked", { cluster: member.clusterId, peer: peerId, reason: err.message });
       }
       throw err;

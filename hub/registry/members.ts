@@ -45,7 +45,8 @@ export type JoinRecord = {
 };
 
 export type Page<T> = { items: T[]; next?: string };
-export type StateCounts = Record<MemberState, number>;
+/** Live members by heartbeat state, plus revoked members (counted apart, whatever their heartbeats). */
+export type StateCounts = Record<MemberState | "revoked", number>;
 export type Counters = { joins: number; renewals: number; heartbeats: number };
 
 type MemberRow = {
@@ -124,10 +125,11 @@ export function memberStore(db: Database, heartbeatIntervalMs: number) {
   const healthyPage = db.query<MemberRow, [string, number, number]>(
     "SELECT * FROM members WHERE cluster_id > ? AND last_seen >= ? AND revoked_at IS NULL ORDER BY cluster_id LIMIT ?",
   );
-  const stateCounts = db.query<{ healthy: number; suspect: number; offline: number }, [number, number]>(`
-    SELECT coalesce(sum(last_seen >= ?1), 0) AS healthy,
-           coalesce(sum(last_seen < ?1 AND last_seen >= ?2), 0) AS suspect,
-           coalesce(sum(last_seen < ?2), 0) AS offline
+  const stateCounts = db.query<{ healthy: number; suspect: number; offline: number; revoked: number }, [number, number]>(`
+    SELECT coalesce(sum(revoked_at IS NULL AND last_seen >= ?1), 0) AS healthy,
+           coalesce(sum(revoked_at IS NULL AND last_seen < ?1 AND last_seen >= ?2), 0) AS suspect,
+           coalesce(sum(revoked_at IS NULL AND last_seen < ?2), 0) AS offline,
+           coalesce(sum(revoked_at IS NOT NULL), 0) AS revoked
     FROM members`);
   const revokeRow = db.query("UPDATE members SET revoked_at = ?, revoked_reason = ? WHERE peer_id = ? AND revoked_at IS NULL");
   const bump = db.query("INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1");
@@ -219,7 +221,7 @@ export function memberStore(db: Database, heartbeatIntervalMs: number) {
     countByState(now: Date): StateCounts {
       const t = now.getTime();
       const r = stateCounts.get(t - suspectAfterMs, t - offlineAfterMs);
-      return { healthy: r?.healthy ?? 0, suspect: r?.suspect ?? 0, offline: r?.offline ?? 0 };
+      return { healthy: r?.healthy ?? 0, suspect: r?.suspect ?? 0, offline: r?.offline ?? 0, revoked: r?.revoked ?? 0 };
     },
     /** Persisted event counters (survive restarts). */
     counters(): Counters {

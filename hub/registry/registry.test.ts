@@ -204,9 +204,9 @@ describe("members", () => {
     expect(r.stateOf(r.getByCluster("a")!, now)).toBe("healthy");
     expect(r.stateOf(r.getByCluster("b")!, now)).toBe("suspect");
     expect(r.stateOf(r.getByCluster("c")!, now)).toBe("offline");
-    expect(r.countByState(now)).toEqual({ healthy: 1, suspect: 1, offline: 1 });
+    expect(r.countByState(now)).toEqual({ healthy: 1, suspect: 1, offline: 1, revoked: 0 });
     expect(r.healthy(now).items.map((m) => m.clusterId)).toEqual(["a"]);
-    expect(r.countByState(t0)).toEqual({ healthy: 3, suspect: 0, offline: 0 });
+    expect(r.countByState(t0)).toEqual({ healthy: 3, suspect: 0, offline: 0, revoked: 0 });
   });
 
   test("paging by cluster id, capped", () => {

@@ -22,6 +22,7 @@ test("revoke keeps the first reason, hides the member from healthy, and a new jo
   expect(m.revoked).toEqual({ at: t0, reason: "re-attestation failed: policy.pcr.16: changed" });
   expect(r.revoke("peer-a", "second", new Date(t0.getTime() + 5)).revoked?.reason).toContain("policy.pcr.16");
   expect(r.healthy(t0).items).toEqual([]);
+  expect(r.countByState(t0)).toEqual({ healthy: 0, suspect: 0, offline: 0, revoked: 1 });
   expect(r.getByCluster("edge-1")?.revoked?.at).toEqual(t0);
   expect(() => r.revoke("nobody", "x", t0)).toThrow(NotFoundError);
   r.recordJoin(member("peer-b"));
