@@ -3,11 +3,12 @@ import { join as joinPath, resolve } from "node:path";
 import { parseDuration, requireString, runCli, type Command } from "../plugins/host/cli.ts";
 import { parseLogLevel } from "../plugins/host/log.ts";
 import { ConfigError } from "../plugins/sdk/errors.ts";
-import { readAk } from "../plugins/attestor-tpm/attestor.ts";
+import { readAk, readEk } from "../plugins/attestor-tpm/attestor.ts";
 import { loadPluginFiles, pluginLines, pluginsFromConfig } from "../plugins/host/loader.ts";
 import { agentCatalog, useExternalPlugins } from "./catalog.ts";
 import { join } from "./join.ts";
 import { startAgent } from "./runtime.ts";
+import { statusCommand, submitCommand } from "./autonomy/cli.ts";
 
 const common = {
   "data-dir": { type: "string" as const, description: "agent data directory (required)" },
@@ -93,6 +94,20 @@ const commands: Record<string, Command> = {
       console.log(v.json ? JSON.stringify(ak) : `AK name ${ak.name}\n${ak.pem.trim()}`);
     },
   },
+  status: statusCommand,
+  submit: submitCommand,
+  "tpm ek": {
+    summary: "print the TPM endorsement key to pin in the hub's attestation policy (ekNames; the AK is then proven by credential activation at join)",
+    usage: "tpm ek [--tpm swtpm:HOST:PORT | /dev/tpmrm0] [--json]",
+    options: {
+      tpm: { type: "string", description: "TPM: swtpm:HOST:PORT or a device (default /dev/tpmrm0)" },
+      json: { type: "boolean", description: "print {name, pem, certificate} as JSON" },
+    },
+    async run(v) {
+      const ek = await readEk((v.tpm as string) ?? "/dev/tpmrm0", {}, { signal: AbortSignal.timeout(30_000) });
+      console.log(v.json ? JSON.stringify(ek) : `EK name ${ek.name}${ek.certificate ? " (EK certificate in NV)" : ""}\n${ek.pem.trim()}`);
+    },
+  },
   plugins: {
     summary: "list the plugins this agent loads",
     usage: "plugins [--data-dir DIR] [--plugin FILE]... [--health]",
@@ -108,5 +123,5 @@ const commands: Record<string, Command> = {
   },
 };
 
-process.exitCode = await runCli("grey-agent", commands, process.argv.slice(2));
-if (process.argv[2] !== "run") process.exit(process.exitCode);
+// Exit explicitly: libp2p listeners and timers would otherwise keep a failed `run` alive.
+process.exit(await runCli("grey-agent", commands, process.argv.slice(2)));

@@ -5,16 +5,18 @@
  * and a CSR, and store the short-lived certificate.
  */
 import { mkdirSync } from "node:fs";
+import type { z } from "zod";
 import { exportPkcs8Pem, exportSpkiDer, generateKeyPair } from "../hub/ca/keys.ts";
 import { createCsr } from "../hub/ca/csr.ts";
 import { createLogger, type LogLevel } from "../plugins/host/log.ts";
 import { loadOrCreateNodeKey, peerIdOf } from "../plugins/mesh-libp2p/node-key.ts";
 import { createMeshNode } from "../plugins/mesh-libp2p/node.ts";
-import { request } from "../plugins/mesh-libp2p/rpc.ts";
-import { ConfigError, UnauthorizedError } from "../plugins/sdk/errors.ts";
+import { request, type Channel } from "../plugins/mesh-libp2p/rpc.ts";
+import type { Catalog } from "../plugins/host/catalog.ts";
+import { AttestationError, ConfigError, UnauthorizedError } from "../plugins/sdk/errors.ts";
 import { caFingerprint, derToPem, verifyFederationCert } from "../plugins/sdk/identity.ts";
 import { decodeJoinToken } from "../plugins/sdk/token.ts";
-import { JoinReply, PROTOCOL_JOIN } from "../plugins/sdk/wire.ts";
+import { JoinReply, PROTOCOL_JOIN, type JoinActivate } from "../plugins/sdk/wire.ts";
 import { agentCatalog } from "./catalog.ts";
 import { connectHub } from "./hub-link.ts";
 import { nodeIdentity, readMembership, writeCredentials, writeMembership, type Membership } from "./state.ts";
@@ -27,6 +29,25 @@ export interface JoinOptions {
   tpm?: string;
   pskFile?: string;
   logLevel?: LogLevel;
+}
+
+/**
+ * The hub trusts this node's TPM EK and asks it to prove the quoting AK lives in that TPM: recover
+ * the secret it sealed (TPM2_ActivateCredential) and send it back. A TPM that cannot is reported to
+ * the hub as an error reply (so the refusal is logged with its reason there) and fails the join here.
+ */
+async function answerActivation(ch: Channel, catalog: Catalog, format: string, challenge: JoinActivate): Promise<z.infer<typeof JoinReply>> {
+  if (challenge.format !== format) throw new UnauthorizedError(`hub asked to activate ${challenge.format}, this node presented ${format}`);
+  let secret: Uint8Array;
+  try {
+    secret = await catalog.activate(format, { credentialBlob: challenge.credentialBlob, encryptedSecret: challenge.encryptedSecret });
+  } catch (err) {
+    const message = `ak.activation: this node's TPM could not activate the hub's credential: ${(err as Error).message}`.slice(0, 1024);
+    await ch.send({ type: "error", code: "ERR_ATTESTATION_FAILED", message }).catch(() => {});
+    throw new AttestationError("ak.activation", `this node's TPM could not activate the hub's credential (the EK in the evidence is not this TPM's, or the AK changed): ${(err as Error).message}`, { cause: err });
+  }
+  await ch.send({ type: "join-activate-response", secret });
+  return ch.receive(JoinReply);
 }
 
 export async function join(opts: JoinOptions): Promise<Membership> {
@@ -60,7 +81,8 @@ export async function join(opts: JoinOptions): Promise<Membership> {
       const format = opts.format ?? "dev";
       const evidence = await catalog.collect(format, { nonce: challenge.nonce, peerId: myPeerId, subjectPublicKey });
       await ch.send({ type: "join-request", tokenId: token.tokenId, secret: token.secret, csr, evidence, multiaddrs: [] });
-      const reply = await ch.receive(JoinReply);
+      let reply = await ch.receive(JoinReply);
+      if (reply.type === "join-activate") reply = await answerActivation(ch, catalog, format, reply);
       if (reply.type !== "join-result") throw new UnauthorizedError(`hub answered ${reply.type} instead of a join result`);
       const me = await verifyFederationCert(reply.cert, challenge.caCert, new Date());
       if (me.role !== "member" || me.peerId !== myPeerId || me.cluster !== reply.clusterId) {

@@ -9,6 +9,7 @@ import type { MeshNode } from "../plugins/mesh-libp2p/node.ts";
 import type { NodeIdentity } from "../plugins/sdk/attestor.ts";
 import type { Clock, Logger } from "../plugins/sdk/plugin.ts";
 import type { Membership } from "./state.ts";
+import { tasksAgentService } from "./tasks/service.ts";
 
 export interface AgentServiceContext {
   dataDir: string;
@@ -37,5 +38,5 @@ export interface AgentService {
 
 /** Services every agent runs, in start order. */
 export function agentServices(): AgentService[] {
-  return [];
+  return [tasksAgentService()];
 }

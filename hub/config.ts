@@ -25,8 +25,20 @@ const HubFile = z.object({
   pskFile: z.string().optional(),
   /** Extra rate card files (*.yaml) beside the built-in ones. */
   rateCardsDir: z.string().optional(),
+  /** Governance policy file (operations per trust boundary, org/peer allow-lists). Default: DEFAULT_GOVERNANCE. */
+  governanceFile: z.string().optional(),
+  /** Per-peer rate limit on the protocol streams (join, renew, heartbeat). */
+  streamRateLimit: z.object({ perSecond: z.number().positive().max(1e6), burst: z.number().int().positive().max(1e6) }).default({ perSecond: 20, burst: 40 }),
   /** Per-client API rate limit (token bucket). */
   apiRateLimit: z.object({ perSecond: z.number().positive().max(1e6), burst: z.number().int().positive().max(1e6) }).default({ perSecond: 50, burst: 100 }),
+  /** The federation log (hub/fedlog): the other hubs of the Raft group, as multiaddrs ending in /p2p/PEER_ID. Absent or empty: no consensus. */
+  consensus: z.object({
+    peers: z.array(z.string().min(1).max(512)).max(15),
+    tickMs: z.number().int().min(1).max(10_000).default(100),
+    electionTicks: z.number().int().min(2).max(1000).default(10),
+    /** Rotate the leader among the hubs on this period (rotating federation leader). Absent: no rotation. */
+    rotateEveryMs: z.number().int().min(1000).optional(),
+  }).optional(),
 });
 export type HubConfig = z.infer<typeof HubFile> & { dataDir: string };
 
@@ -47,6 +59,12 @@ export function loadHubConfig(dataDir: string, overrides: Partial<z.input<typeof
   const r = HubFile.safeParse({ ...(raw as object), ...defined });
   if (!r.success) throw new ConfigError(r.error.issues.map((i) => `${HUB_CONFIG_FILE}: ${i.path.join(".")}: ${i.message}`));
   return { ...r.data, dataDir };
+}
+
+/** `--raft-peer` flags replace hub.json's consensus.peers (keeping its timing). */
+export function withRaftPeers(cfg: HubConfig, peers: string[] | undefined): HubConfig {
+  if (!peers?.length) return cfg;
+  return { ...cfg, consensus: { tickMs: 100, electionTicks: 10, ...cfg.consensus, peers } };
 }
 
 /** "HOST:PORT" → parts; IPv6 as "[::1]:8443". */

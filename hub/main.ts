@@ -15,7 +15,8 @@ import { initFederation, initFederationFrom } from "./ca/init.ts";
 import { hubCatalog, useExternalPlugins } from "./catalog.ts";
 import { loadPluginFiles, pluginLines, pluginsFromConfig } from "../plugins/host/loader.ts";
 import { attestVerifyCommand } from "./cli/attest-verify.ts";
-import { HUB_CONFIG_FILE, loadHubConfig, writeHubConfig } from "./config.ts";
+import { taskGetCommand, taskSubmitCommand } from "./tasks/cli.ts";
+import { HUB_CONFIG_FILE, loadHubConfig, withRaftPeers, writeHubConfig } from "./config.ts";
 import { openRegistry } from "./registry/index.ts";
 import { AUDIT_DB, REGISTRY_FILE, RUN_FILE, startHub } from "./runtime.ts";
 import { AuditLog, verifyAuditLog } from "./audit/index.ts";
@@ -81,6 +82,8 @@ const commands: Record<string, Command> = {
       api: { type: "string", description: "API listen HOST:PORT (default 127.0.0.1:8443; port 0 picks one)" },
       bootstrap: { type: "string", multiple: true, description: "another federation node to join the DHT through" },
       psk: { type: "string", description: "pre-shared key file for a private network (pnet)" },
+      "raft-peer": { type: "string", multiple: true, description: "another hub of the federation log's Raft group: MULTIADDR/p2p/PEER_ID (repeatable)" },
+      governance: { type: "string", description: "governance policy file: operations per trust boundary, org/peer allow-lists" },
       "cert-ttl": { type: "string", description: "member certificate lifetime (default 1h)" },
       "heartbeat-interval": { type: "string", description: "expected agent heartbeat period (default 2s)" },
       "attest-policy": { type: "string", description: "attestation policy file (YAML/JSON; overrides hub.json attestation.policyFile)" },
@@ -95,10 +98,12 @@ const commands: Record<string, Command> = {
         api: v.api as string | undefined,
         bootstrap: v.bootstrap as string[] | undefined,
         pskFile: v.psk ? resolve(v.psk as string) : undefined,
+        governanceFile: v.governance ? resolve(v.governance as string) : undefined,
         memberCertTtlMs: v["cert-ttl"] ? parseDuration(v["cert-ttl"] as string, "cert-ttl") : undefined,
         heartbeatIntervalMs: v["heartbeat-interval"] ? parseDuration(v["heartbeat-interval"] as string, "heartbeat-interval") : undefined,
       });
       if (v["attest-policy"]) cfg.attestation.policyFile = resolve(v["attest-policy"] as string);
+      if (v["raft-peer"]) cfg.consensus = withRaftPeers(cfg, v["raft-peer"] as string[]).consensus;
       const hub = await startHub(cfg, parseLogLevel(v["log-level"]));
       await new Promise<void>((resolveStop) => {
         const stop = () => resolveStop();
@@ -193,6 +198,8 @@ const commands: Record<string, Command> = {
     },
   },
   "attest verify": attestVerifyCommand,
+  "task submit": taskSubmitCommand,
+  "task get": taskGetCommand,
   plugins: {
     summary: "list the plugins this hub loads",
     usage: "plugins [--data-dir DIR] [--plugin FILE]... [--health]",
@@ -208,5 +215,5 @@ const commands: Record<string, Command> = {
   },
 };
 
-process.exitCode = await runCli("grey-hub", commands, process.argv.slice(2));
-if (process.argv[2] !== "run") process.exit(process.exitCode);
+// Exit explicitly: libp2p listeners and timers would otherwise keep a failed `run` alive.
+process.exit(await runCli("grey-hub", commands, process.argv.slice(2)));

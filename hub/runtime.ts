@@ -28,14 +28,20 @@ import { loadAttestPolicy } from "./attest-policy/index.ts";
 import { reprovideIntervalMs } from "../plugins/mesh-libp2p/constants.ts";
 import { agreementsService } from "./agreements/service.ts";
 import { AuditLog, auditRoutes } from "./audit/index.ts";
-import { TokenBucketLimiter, rateLimit } from "./ratelimit/index.ts";
+import { RateLimitedError, TokenBucketLimiter, rateLimit } from "./ratelimit/index.ts";
+import { DEFAULT_GOVERNANCE, allowListRefusal, loadGovernance, peersMayConnect } from "./governance/policy.ts";
+import { governance } from "./api/middleware/governance/index.ts";
+import { ForbiddenError } from "../plugins/sdk/errors.ts";
 import { startServices, type HubService } from "./services.ts";
+import { fedlogService, type FedlogService } from "./fedlog/service.ts";
+import { tasksService } from "./tasks/service.ts";
 
 export const AUDIT_DB = "audit.db";
 
 /** Services every hub runs, in start order. */
-export function hubServices(): HubService[] {
-  return [agreementsService()];
+export function hubServices(fedlog: FedlogService = fedlogService()): HubService[] {
+  // fedlog first: its follower redirect must run before the other services' routes.
+  return [fedlog, agreementsService(), tasksService()];
 }
 
 export const RUN_FILE = "run.json";
@@ -65,14 +71,30 @@ export async function startHub(cfg: HubConfig, logLevel: LogLevel = "info"): Pro
   const hubCertPem = readFileSync(paths.hubCert, "utf8");
   // The audit log is signed with the hub's Ed25519 identity (the seed half of libp2p's raw key).
   const audit = AuditLog.open(join(cfg.dataDir, AUDIT_DB), { signingKey: key.raw.subarray(0, 32), clock });
+  const governancePolicy = cfg.governanceFile ? loadGovernance(resolve(cfg.dataDir, cfg.governanceFile)) : DEFAULT_GOVERNANCE;
+  const fedlog = fedlogService();
   const ctx = {
+    fedlog,
+    peerVisible: (a: { org: string; peerId: string }, b: { org: string; peerId: string }) => peersMayConnect(governancePolicy, a, b),
     ca, hubCertDer: pemToDer(hubCertPem), registry, catalog, allowFormats: cfg.attestation.allow,
     memberCertTtlMs: cfg.memberCertTtlMs, clock, logger, audit,
     ...(policy ? { policy: { policy, org: cfg.org, cluster: policy.cluster ?? cfg.name } } : {}),
     onAttestation: (e: { format: string; ok: boolean; reason: string }) => attestations.inc({ format: e.format, result: e.ok ? "ok" : "refused", reason: e.reason }),
   };
   const rejected = metrics.counter("grey_protocol_rejected_total", "Protocol exchanges refused (bad input, refused credentials).", ["protocol"]);
+  const streamLimiter = new TokenBucketLimiter({ ratePerSecond: cfg.streamRateLimit.perSecond, burst: cfg.streamRateLimit.burst, clock });
   const hooks = {
+    // Per-peer budget first (a flood from one peer never slows the others), then the governance allow-lists.
+    admit: (protocol: string, conn: { remotePeer: { toString(): string } }) => {
+      const peer = conn.remotePeer.toString();
+      const budget = streamLimiter.take(`peer:${peer}`, 1);
+      if (!budget.ok) throw new RateLimitedError(peer, budget.retryAfterMs);
+      if (protocol === PROTOCOL_JOIN) return; // the token decides who may join
+      const m = registry.getByPeer(peer);
+      if (!m) return; // the handler refuses non-members with its own error
+      const refusal = allowListRefusal(governancePolicy, cfg.org, { org: m.org, peerId: peer });
+      if (refusal) throw new ForbiddenError(refusal);
+    },
     onRejected: (protocol: string, err: unknown, conn: { remotePeer: { toString(): string } }) => {
       rejected.inc({ protocol });
       logger.warn("rejected", { protocol, peer: conn.remotePeer.toString(), error: (err as Error).message ?? String(err) });
@@ -105,11 +127,12 @@ export async function startHub(cfg: HubConfig, logLevel: LogLevel = "info"): Pro
   const limiter = new TokenBucketLimiter({ ratePerSecond: cfg.apiRateLimit.perSecond, burst: cfg.apiRateLimit.burst, clock });
   const app = createApiApp({
     registry, metrics, clock, heartbeatIntervalMs: cfg.heartbeatIntervalMs,
+    governance: governance({ policy: governancePolicy, hubOrg: cfg.org }),
     rateLimit: rateLimit({ limiter, keyOf: (c) => (c.var.identity ? `cert:${c.var.identity.serial}` : `addr:${c.env?.incoming?.socket?.remoteAddress ?? "?"}`) }),
   });
   app.route("/v1/audit", auditRoutes({ log: audit }) as never);
   const peerId = peerIdOf(key);
-  const stopServices = await startServices(hubServices(), {
+  const stopServices = await startServices(hubServices(fedlog), {
     cfg, hubPeerId: peerId, node, registry, ca, catalog, app, audit, metrics, logger, clock,
   });
   const api = await startApiServer({

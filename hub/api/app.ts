@@ -36,6 +36,7 @@ export function createApiApp(deps: ApiDeps): Hono<Env> {
   app.use("*", requestMetrics(metrics));
   app.use("*", clientIdentity({ publicPaths: [HEALTH_PATH] }));
   if (deps.rateLimit) app.use("*", deps.rateLimit);
+  if (deps.governance) app.use("*", deps.governance);
   app.use("*", bodyLimit({ maxBytes: apiBodyBytesMax }));
 
   app.get(HEALTH_PATH, (c) => c.json({ status: "ok" }));

@@ -26,4 +26,6 @@ export type ApiDeps = {
   heartbeatIntervalMs: number;
   /** Per-client rate limit, applied after identification (key: certificate serial, else remote address). */
   rateLimit?: MiddlewareHandler<Env>;
+  /** Governance (operations per trust boundary), applied after identification. */
+  governance?: MiddlewareHandler<Env>;
 };

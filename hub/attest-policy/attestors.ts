@@ -11,7 +11,7 @@ import type { VerifierSettings } from "./parse.ts";
 export function policyAttestors(v: VerifierSettings = {}): AttestorFactory[] {
   const tpm = v["tpm2-quote"];
   return [
-    tpmQuoteAttestor({ ...(tpm?.akRoots ? { akRoots: tpm.akRoots } : {}), allowSha1: tpm?.allowSha1 ?? false }),
+    tpmQuoteAttestor({ ...(tpm?.akRoots ? { akRoots: tpm.akRoots } : {}), ...(tpm?.ekRoots ? { ekRoots: tpm.ekRoots } : {}), allowSha1: tpm?.allowSha1 ?? false }),
     nitroAttestor(v["nitro-enclave"] ?? {}),
     snpAttestor(v["sev-snp"] ?? {}),
     dcapAttestor(v.dcap ? { roots: v.dcap.roots, ...(v.dcap.tcbStatuses ? { allowedStatuses: v.dcap.tcbStatuses } : {}), requireCollateral: v.dcap.requireCollateral ?? false } : {}),

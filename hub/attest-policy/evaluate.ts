@@ -22,8 +22,20 @@ export type Judged = {
   expiresAt?: Date;
 };
 
-/** Policy checks for a result that verified; a failed result is returned as is. */
-export function judge(policy: AttestPolicy, boundary: Boundary, result: AttestationResult, now: Date): Judged {
+/**
+ * `ak.trust` claim values the policy adds for EK trust. `AK_PENDING`: the AK is accepted only if the
+ * join completes credential activation against the EK (hub/node/handlers.ts does it and replaces the
+ * claim with `AK_ACTIVATED`); a result carrying `AK_PENDING` must never be recorded.
+ */
+export const AK_PENDING = "ek-activation-pending";
+export const AK_ACTIVATED = "ek-activation";
+
+/**
+ * Policy checks for a result that verified; a failed result is returned as is. `renewalOf`: the
+ * member's recorded result when judging a renewal — an AK trusted through EK activation must then be
+ * the very AK activated at join (same AK and EK names), since renewals have no activation round trip.
+ */
+export function judge(policy: AttestPolicy, boundary: Boundary, result: AttestationResult, now: Date, renewalOf?: AttestationResult): Judged {
   if (!result.ok) return { result, boundary };
   const rule = policy.boundaries[boundary];
   const checks: Check[] = [];
@@ -41,8 +53,13 @@ export function judge(policy: AttestPolicy, boundary: Boundary, result: Attestat
   add("policy.format", true, result.format);
   freshness(rule, format, result, now, add);
   const fr = rule.rules[format];
-  if (fr) formatRules(format, fr, result.claims, add);
-  const out = done(result, checks, boundary);
+  let claims = result.claims;
+  if (format === "tpm2-quote") {
+    const trust = akTrust(policy, fr ?? {}, claims, renewalOf, add);
+    if (trust) claims = { ...claims, "ak.trust": trust };
+  }
+  if (fr) formatRules(format, fr, claims, add);
+  const out = done({ ...result, claims }, checks, boundary);
   if (out.result.ok && rule.resultTtlMs !== undefined) out.expiresAt = new Date(now.getTime() + rule.resultTtlMs);
   return out;
 }
@@ -62,13 +79,42 @@ function freshness(rule: BoundaryRule, format: Format, result: AttestationResult
   add("policy.max-age", Number.isFinite(age) && age <= rule.maxAgeMs, `evidence from ${ts}, ${Math.round(age / 1000)} s old (limit ${rule.maxAgeMs / 1000} s)`);
 }
 
-function formatRules(format: Format, fr: FormatRule, claims: AttestationResult["claims"], add: (n: string, ok: boolean, d: string) => void): void {
-  if (fr.akNames) {
-    const name = String(claims["ak.name"] ?? "");
-    add("policy.ak", fr.akNames.includes(name), `AK name ${name || "(none)"} ${fr.akNames.includes(name) ? "is pinned" : "is not pinned"}`);
-  } else if (format === "tpm2-quote") {
-    add("policy.ak", claims["ak.trust"] === "certificate", claims["ak.trust"] === "certificate" ? "AK certified by a configured root" : "AK neither pinned nor certified");
+/**
+ * Why the hub may trust the quoting AK (`policy.ak`, and `policy.ek` on the EK route): pinned by
+ * name, certified by an AK root, or — when the boundary pins EKs (ekNames) or EK certificates are
+ * trusted (verifiers.tpm2-quote.ekRoots) — the EK is trusted and the AK is proven to live in its TPM
+ * by credential activation at join (returns AK_PENDING), then at renewal by being the same AK.
+ * Returns the `ak.trust` claim to record when the policy changes it.
+ */
+function akTrust(policy: AttestPolicy, fr: FormatRule, claims: AttestationResult["claims"], renewalOf: AttestationResult | undefined, add: (n: string, ok: boolean, d: string) => void): string | undefined {
+  const name = String(claims["ak.name"] ?? "");
+  if (fr.akNames?.includes(name)) return void add("policy.ak", true, `AK name ${name} is pinned`);
+  if (claims["ak.trust"] === "certificate") return void add("policy.ak", true, "AK certified by a configured root");
+  const ekRoots = (policy.verifiers["tpm2-quote"]?.ekRoots?.length ?? 0) > 0;
+  if (!fr.ekNames && !ekRoots) {
+    return void add("policy.ak", false, fr.akNames ? `AK name ${name || "(none)"} is not pinned` : "AK neither pinned nor certified");
   }
+  const ek = String(claims["ek.name"] ?? "");
+  const ekPinned = fr.ekNames?.includes(ek) ?? false;
+  const ekCertified = ekRoots && claims["ek.trust"] === "certificate";
+  if (!ekPinned && !ekCertified) {
+    const why = !ek ? "the evidence carries no EK (agent too old for credential activation)"
+      : `EK name ${ek} is not pinned${ekRoots ? " and has no EK certificate from a configured root" : ""}`;
+    return void add("policy.ek", false, `${why}${fr.akNames ? `; AK name ${name} is not pinned either` : ""}`);
+  }
+  add("policy.ek", true, ekPinned ? `EK name ${ek} is pinned` : `EK certified by a configured root (${String(claims["ek.subject"] ?? "")})`);
+  if (!renewalOf) {
+    add("policy.ak", true, `AK ${name} to be proven by credential activation against EK ${ek}`);
+    return AK_PENDING;
+  }
+  const prior = renewalOf.claims;
+  if (prior["ak.trust"] !== AK_ACTIVATED) return void add("policy.ak", false, "no AK was activated against the EK at join (the policy changed since): join again");
+  const same = prior["ak.name"] === name && prior["ek.name"] === ek;
+  add("policy.ak", same, same ? `same AK as activated at join (${name})` : `AK ${name} / EK ${ek} are not the AK ${String(prior["ak.name"])} / EK ${String(prior["ek.name"])} activated at join`);
+  return same ? AK_ACTIVATED : undefined;
+}
+
+function formatRules(format: Format, fr: FormatRule, claims: AttestationResult["claims"], add: (n: string, ok: boolean, d: string) => void): void {
   if (fr.pcrs) {
     const banks: Record<string, Record<string, string[]>> = format === "tpm2-quote" ? (fr.pcrs as Record<string, Record<string, string[]>>) : { sha384: fr.pcrs as Record<string, string[]> };
     for (const [bank, pcrs] of Object.entries(banks)) {

@@ -5,7 +5,7 @@
  *   version: 1
  *   cluster: hub-1                  # the hub's own cluster id (default: hub name) → "same-cluster"
  *   verifiers:                      # hub-wide verifier settings; paths relative to this file
- *     tpm2-quote:    { akRoots: ak-roots.pem }         # optional: trust AK certificates
+ *     tpm2-quote:    { akRoots: ak-roots.pem, ekRoots: ek-roots.pem }  # optional: AK / EK certificate roots
  *     nitro-enclave: { roots: aws_nitro_enclaves_root_g1.pem, allowDebug: false }
  *     sev-snp:       { roots: ask_ark_milan.pem }      # ASK then ARK
  *     dcap:          { roots: intel_sgx_root_ca.pem, tcbStatuses: [UpToDate], requireCollateral: false }
@@ -19,7 +19,8 @@
  *       resultTtl: 1h               # the recorded result expires after this (re-attest on renewal)
  *       allowNonFresh: false        # formats without a nonce (aws-iid) need true
  *       tpm2-quote:
- *         akNames: [000b8f...]      # pinned AK TPM Names (hex)
+ *         akNames: [000b8f...]      # pinned AK TPM Names (hex), or:
+ *         ekNames: [000b3c...]      # pinned EK TPM Names: the AK is proven by credential activation at join
  *         pcrs: { sha256: { 16: [58e2fa...] } }
  *       nitro-enclave: { pcrs: { 0: [...] } }
  *       sev-snp: { measurements: [...] }
@@ -58,7 +59,7 @@ const common = { claims: ClaimLists.optional() };
 /** Per-format rules; each format takes only the fields that mean something for it. */
 const FORMAT_RULES = {
   dev: z.strictObject(common),
-  "tpm2-quote": z.strictObject({ ...common, akNames: HexList.optional(), pcrs: z.partialRecord(z.enum(BANKS), PcrMap).optional() }),
+  "tpm2-quote": z.strictObject({ ...common, akNames: HexList.optional(), ekNames: HexList.optional(), pcrs: z.partialRecord(z.enum(BANKS), PcrMap).optional() }),
   "nitro-enclave": z.strictObject({ ...common, pcrs: PcrMap.optional() }),
   "sev-snp": z.strictObject({ ...common, measurements: HexList.optional() }),
   dcap: z.strictObject({ ...common, measurements: HexList.optional(), mrsigners: HexList.optional() }),
@@ -69,6 +70,8 @@ const FORMAT_RULES = {
 export type FormatRule = {
   claims?: Record<string, (string | number | boolean)[]>;
   akNames?: string[];
+  /** tpm2-quote: EK TPM Names whose TPM may present any AK, proven by credential activation at join. */
+  ekNames?: string[];
   /** tpm2-quote: bank → index → values; nitro-enclave: index → values (SHA-384). */
   pcrs?: Record<string, Record<string, string[]> | string[]>;
   measurements?: string[];
@@ -90,7 +93,7 @@ const PolicyShape = z.strictObject({
   version: z.literal(1),
   cluster: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/).optional(),
   verifiers: z.strictObject({
-    "tpm2-quote": z.strictObject({ akRoots: Path.optional(), allowSha1: z.boolean().optional() }).optional(),
+    "tpm2-quote": z.strictObject({ akRoots: Path.optional(), ekRoots: Path.optional(), allowSha1: z.boolean().optional() }).optional(),
     "nitro-enclave": z.strictObject({ roots: Path, allowDebug: z.boolean().optional() }).optional(),
     "sev-snp": z.strictObject({ roots: Path, allowDebug: z.boolean().optional() }).optional(),
     dcap: z.strictObject({ roots: Path, tcbStatuses: z.array(z.string()).min(1).max(16).optional(), requireCollateral: z.boolean().optional() }).optional(),
@@ -105,7 +108,7 @@ export type BoundaryRule = { formats: Format[]; maxAgeMs: number; resultTtlMs?: 
 
 /** Hub-wide verifier settings with files already read (DER certificates, JWKS). */
 export type VerifierSettings = {
-  "tpm2-quote"?: { akRoots?: Uint8Array[]; allowSha1?: boolean };
+  "tpm2-quote"?: { akRoots?: Uint8Array[]; ekRoots?: Uint8Array[]; allowSha1?: boolean };
   "nitro-enclave"?: { roots: Uint8Array[]; allowDebug?: boolean };
   "sev-snp"?: { roots: Uint8Array[]; allowDebug?: boolean };
   dcap?: { roots: Uint8Array[]; tcbStatuses?: string[]; requireCollateral?: boolean };
@@ -168,6 +171,7 @@ export function parseAttestPolicy(text: string, file: string, read: (path: strin
   if (v["tpm2-quote"]) {
     verifiers["tpm2-quote"] = {
       ...(v["tpm2-quote"].akRoots ? { akRoots: certs(["verifiers", "tpm2-quote", "akRoots"], v["tpm2-quote"].akRoots) } : {}),
+      ...(v["tpm2-quote"].ekRoots ? { ekRoots: certs(["verifiers", "tpm2-quote", "ekRoots"], v["tpm2-quote"].ekRoots) } : {}),
       ...(v["tpm2-quote"].allowSha1 !== undefined ? { allowSha1: v["tpm2-quote"].allowSha1 } : {}),
     };
   }
@@ -200,8 +204,9 @@ export function parseAttestPolicy(text: string, file: string, read: (path: strin
       if (NON_FRESH_FORMATS.includes(f) && !rule.allowNonFresh) {
         problem(["boundaries", b, "formats"], `${f} evidence carries no nonce (replayable identity): set allowNonFresh: true to accept it`);
       }
-      if (f === "tpm2-quote" && !rules[f]?.akNames && !verifiers["tpm2-quote"]?.akRoots) {
-        problem(["boundaries", b, "tpm2-quote"], "tpm2-quote needs akNames (pinned AKs) or verifiers.tpm2-quote.akRoots: an AK the hub has no reason to trust proves nothing");
+      const tv = verifiers["tpm2-quote"];
+      if (f === "tpm2-quote" && !rules[f]?.akNames && !rules[f]?.ekNames && !tv?.akRoots && !tv?.ekRoots) {
+        problem(["boundaries", b, "tpm2-quote"], "tpm2-quote needs akNames (pinned AKs), ekNames (pinned EKs, AK activated at join) or verifiers.tpm2-quote.akRoots/ekRoots: an AK the hub has no reason to trust proves nothing");
       }
       if (f !== "dev" && f !== "tpm2-quote" && !verifiers[f as keyof VerifierSettings]) {
         problem(["boundaries", b, "formats"], `${f} accepted but verifiers.${f} (trust roots) is not configured`);

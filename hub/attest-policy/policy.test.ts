@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { AttestationResult } from "../../plugins/sdk/attestor.ts";
 import { vectorPath } from "../../attest/testing/vectors.ts";
-import { AttestPolicyError, boundaryOf, judge, parseAttestPolicy } from "./index.ts";
+import { AK_ACTIVATED, AK_PENDING, AttestPolicyError, boundaryOf, judge, parseAttestPolicy } from "./index.ts";
 
 const problems = (text: string) => {
   try {
@@ -73,5 +73,62 @@ describe("judging results", () => {
     const q = parseAttestPolicy("version: 1\nverifiers: {}\nboundaries:\n  same-org: { formats: [dev], maxAge: 1m, allowNonFresh: false }\n", "q.yaml");
     const old = { format: "dev", ok: true, checks: [{ name: "x", ok: true }], claims: { fresh: false } };
     expect(judge(q, "same-org", old, now).result.failed).toBe("policy.fresh");
+  });
+});
+
+describe("EK trust (credential activation at join)", () => {
+  const ekPolicy = `version: 1
+boundaries:
+  same-org:
+    formats: [tpm2-quote]
+    tpm2-quote: { ekNames: ["000bee"] }
+  different-org:
+    formats: [tpm2-quote]
+    tpm2-quote: { ekNames: ["000bee"], akNames: ["000baa"] }
+`;
+  const p = parseAttestPolicy(ekPolicy, "p.yaml");
+  const now = new Date("2030-01-01T00:00:00Z");
+  const quote = (ak: string, ek?: string): AttestationResult => ({
+    format: "tpm2-quote", ok: true, checks: [{ name: "signature", ok: true }],
+    claims: { "ak.name": ak, "ak.trust": "key", ...(ek ? { "ek.name": ek, "ek.trust": "key" } : {}) },
+  });
+  const activated = (ak: string, ek: string): AttestationResult => ({ ...quote(ak, ek), claims: { ...quote(ak, ek).claims, "ak.trust": AK_ACTIVATED } });
+
+  test("ekNames alone is a valid trust anchor for tpm2-quote", () => {
+    expect(p.boundaries["same-org"]?.rules["tpm2-quote"]?.ekNames).toEqual(["000bee"]);
+  });
+  test("join: a pinned EK leaves the AK pending activation; another EK fails policy.ek", () => {
+    const j = judge(p, "same-org", quote("000b01", "000bee"), now).result;
+    expect(j.ok).toBe(true);
+    expect(j.claims["ak.trust"]).toBe(AK_PENDING);
+    expect(j.checks.find((c) => c.name === "policy.ek")?.ok).toBe(true);
+    const other = judge(p, "same-org", quote("000b01", "000bef"), now).result;
+    expect(other.failed).toBe("policy.ek");
+    expect(other.checks.find((c) => c.name === "policy.ek")?.detail).toContain("not pinned");
+    expect(judge(p, "same-org", quote("000b01"), now).result.checks.find((c) => c.name === "policy.ek")?.detail).toContain("no EK");
+  });
+  test("a pinned AK needs no activation even where EKs are pinned too", () => {
+    const j = judge(p, "different-org", quote("000baa", "000bff"), now).result;
+    expect(j.ok).toBe(true);
+    expect(j.claims["ak.trust"]).toBe("key");
+  });
+  test("renewal: the AK activated at join passes; a different AK, a different EK or no activation at join fail policy.ak", () => {
+    const same = judge(p, "same-org", quote("000b01", "000bee"), now, activated("000b01", "000bee")).result;
+    expect(same.ok).toBe(true);
+    expect(same.claims["ak.trust"]).toBe(AK_ACTIVATED);
+    const otherAk = judge(p, "same-org", quote("000b02", "000bee"), now, activated("000b01", "000bee")).result;
+    expect(otherAk.failed).toBe("policy.ak");
+    expect(otherAk.checks.find((c) => c.name === "policy.ak")?.detail).toContain("activated at join");
+    expect(judge(p, "same-org", quote("000b01", "000bee"), now, quote("000b01", "000bee")).result.failed).toBe("policy.ak");
+    expect(judge(p, "same-org", quote("000b01", "000bef"), now, activated("000b01", "000bef")).result.failed).toBe("policy.ek");
+  });
+  test("ekRoots: a certified EK is trusted without ekNames; an AK with neither is refused even when the boundary has no tpm2-quote rules", () => {
+    const roots = `version: 1\nverifiers:\n  tpm2-quote: { ekRoots: ${vectorPath("aws-nitro-enclaves/aws_nitro_enclaves_root_g1.pem")} }\nboundaries:\n  same-org: { formats: [tpm2-quote] }\n`;
+    const q = parseAttestPolicy(roots, "q.yaml");
+    const certified = { ...quote("000b01", "000bee"), claims: { ...quote("000b01", "000bee").claims, "ek.trust": "certificate" } };
+    expect(judge(q, "same-org", certified, now).result.claims["ak.trust"]).toBe(AK_PENDING);
+    const j = judge(q, "same-org", quote("000b01", "000bee"), now).result;
+    expect(j.failed).toBe("policy.ek");
+    expect(j.checks.find((c) => c.name === "policy.ek")?.detail).toContain("no EK certificate");
   });
 });

@@ -3,16 +3,19 @@
  * Every exchange is bounded (rpc.serve), every message validated, and every
  * refusal is a typed error sent back as an error reply and counted.
  */
+import { timingSafeEqual } from "node:crypto";
 import type { Connection } from "@libp2p/interface";
 import type { Catalog } from "../../plugins/host/catalog.ts";
 import type { Channel } from "../../plugins/mesh-libp2p/rpc.ts";
 import type { AttestationResult, EvidenceBinding } from "../../plugins/sdk/attestor.ts";
-import { AttestationError, MalformedInputError, UnauthorizedError } from "../../plugins/sdk/errors.ts";
+import { AttestationError, MalformedInputError, TimeoutError, UnauthorizedError } from "../../plugins/sdk/errors.ts";
 import { nonceTtlMs, peersPerHeartbeatMax } from "../../plugins/sdk/limits.ts";
 import type { Logger } from "../../plugins/sdk/plugin.ts";
-import { Heartbeat, JoinHello, JoinRequest, RenewHello, RenewRequest, type Evidence, type PeerInfo } from "../../plugins/sdk/wire.ts";
-import { boundaryOf, judge, type AttestPolicy } from "../attest-policy/index.ts";
+import { Heartbeat, JoinActivateResponse, JoinHello, JoinRequest, RenewHello, RenewRequest, type Evidence, type PeerInfo } from "../../plugins/sdk/wire.ts";
+import { AK_ACTIVATED, AK_PENDING, boundaryOf, judge, type AttestPolicy } from "../attest-policy/index.ts";
 import type { AuditLog } from "../audit/index.ts";
+import * as fedlogWrites from "../fedlog/writes.ts";
+import type { MembershipLog } from "../fedlog/writes.ts";
 import type { Ca } from "../ca/ca.ts";
 import type { AttestationRecord, Registry } from "../registry/index.ts";
 
@@ -31,6 +34,10 @@ export interface HubContext {
   clock: { now(): number };
   logger: Logger;
   audit: Pick<AuditLog, "append">;
+  /** The federation log: when active, membership writes go through it (every hub applies them). */
+  fedlog?: MembershipLog;
+  /** Governance: may these two members learn about each other (heartbeat peer lists)? Default: yes. */
+  peerVisible?: (a: { org: string; peerId: string }, b: { org: string; peerId: string }) => boolean;
 }
 
 function freshNonce(): Uint8Array {
@@ -42,7 +49,7 @@ function freshNonce(): Uint8Array {
  * allowed for its trust boundary, the verifier (catalog), then the boundary's policy. Returns the
  * result to record (with boundary and expiry); throws AttestationError naming the failed check.
  */
-async function attest(ctx: HubContext, evidence: Evidence, binding: EvidenceBinding, issuedAt: number, node: { org: string; cluster: string }): Promise<AttestationRecord> {
+async function attest(ctx: HubContext, evidence: Evidence, binding: EvidenceBinding, issuedAt: number, node: { org: string; cluster: string }, renewalOf?: AttestationRecord): Promise<AttestationRecord> {
   const now = ctx.clock.now();
   const report = (ok: boolean, reason: string) => ctx.onAttestation?.({ format: evidence.format.slice(0, 32), ok, reason });
   if (now - issuedAt > nonceTtlMs) {
@@ -59,8 +66,9 @@ async function attest(ctx: HubContext, evidence: Evidence, binding: EvidenceBind
   const at = new Date(now);
   let result = await ctx.catalog.verify(evidence, binding, at);
   let expiresAt: Date | undefined;
-  if (policy) ({ result, expiresAt } = judge(policy.policy, boundary!, result, at));
-  report(result.ok, result.ok ? "ok" : (result.failed ?? "unknown"));
+  if (policy) ({ result, expiresAt } = judge(policy.policy, boundary!, result, at, renewalOf));
+  // a result pending credential activation is counted by activateAk, once the outcome is known
+  if (result.claims["ak.trust"] !== AK_PENDING) report(result.ok, result.ok ? "ok" : (result.failed ?? "unknown"));
   if (!result.ok) {
     const failed = result.checks.find((c) => c.name === result.failed);
     throw new AttestationError(result.failed ?? "unknown", failed?.detail ?? "evidence refused");
@@ -68,6 +76,39 @@ async function attest(ctx: HubContext, evidence: Evidence, binding: EvidenceBind
   return {
     ...result, verifiedAt: at.toISOString(),
     ...(boundary ? { boundary } : {}), ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}),
+  };
+}
+
+/**
+ * Credential activation at join, when the policy trusts the node's TPM EK rather than its AK (judge
+ * marked the result AK_PENDING): seal a fresh secret to the EK for the quoting AK's Name, send
+ * join-activate, and compare the answer in constant time. Returns the result to record (ak.trust =
+ * AK_ACTIVATED, check `ak.activation`); throws AttestationError("ak.activation") otherwise.
+ * Any other result passes through untouched (no extra round trip: old agents keep working).
+ */
+async function activateAk(ctx: HubContext, ch: Channel, evidence: Evidence, result: AttestationRecord): Promise<AttestationRecord> {
+  if (result.claims["ak.trust"] !== AK_PENDING) return result;
+  const refuse = (detail: string, cause?: unknown): never => {
+    ctx.onAttestation?.({ format: evidence.format.slice(0, 32), ok: false, reason: "ak.activation" });
+    throw new AttestationError("ak.activation", detail, cause === undefined ? undefined : { cause });
+  };
+  const { challenge, secret } = await ctx.catalog.challenge(evidence).catch((err: unknown) => refuse((err as Error).message, err));
+  await ch.send({ type: "join-activate", format: evidence.format, credentialBlob: challenge.credentialBlob, encryptedSecret: challenge.encryptedSecret });
+  let answer: Uint8Array;
+  try {
+    answer = (await ch.receive(JoinActivateResponse)).secret;
+  } catch (err) {
+    if (err instanceof TimeoutError) throw err;
+    return refuse(`the node did not activate the credential: ${(err as Error).message}`, err);
+  }
+  if (answer.byteLength !== secret.byteLength || !timingSafeEqual(answer, secret)) {
+    return refuse(`the secret sealed to EK ${String(result.claims["ek.name"])} was not recovered: the quoting AK is not in that TPM`);
+  }
+  ctx.onAttestation?.({ format: evidence.format.slice(0, 32), ok: true, reason: "ok" });
+  return {
+    ...result,
+    checks: [...result.checks, { name: "ak.activation", ok: true, detail: `AK ${String(result.claims["ak.name"])} activated against EK ${String(result.claims["ek.name"])}` }],
+    claims: { ...result.claims, "ak.trust": AK_ACTIVATED },
   };
 }
 
@@ -90,12 +131,12 @@ export function joinHandler(ctx: HubContext) {
     if (req.tokenId !== hello.tokenId) throw new MalformedInputError("token id changed during the join exchange");
     const token = ctx.registry.consumeToken(req.tokenId, req.secret, new Date(ctx.clock.now()));
     const binding = { nonce, peerId, subjectPublicKey: csrKey(ctx, req.csr) };
-    const result = await attest(ctx, req.evidence, binding, issuedAt, { org: token.org, cluster: token.cluster });
+    const result = await activateAk(ctx, ch, req.evidence, await attest(ctx, req.evidence, binding, issuedAt, { org: token.org, cluster: token.cluster }));
     const now = new Date(ctx.clock.now());
     const issued = await ctx.ca.issueMemberCert({
       csrDer: req.csr, peerId, org: token.org, region: token.region, cluster: token.cluster, ttlMs: ctx.memberCertTtlMs, now,
     });
-    ctx.registry.recordJoin({
+    await fedlogWrites.recordJoin(ctx, {
       clusterId: token.cluster, org: token.org, region: token.region, peerId, multiaddrs: req.multiaddrs,
       certSerial: issued.serial, certNotAfter: issued.notAfter, attestation: result, now,
     });
@@ -130,11 +171,11 @@ export function renewHandler(ctx: HubContext) {
     const binding = { nonce, peerId, subjectPublicKey: csrKey(ctx, req.csr) };
     let result: AttestationRecord;
     try {
-      result = await attest(ctx, req.evidence, binding, issuedAt, { org: member.org, cluster: member.clusterId });
+      result = await attest(ctx, req.evidence, binding, issuedAt, { org: member.org, cluster: member.clusterId }, member.attestation);
     } catch (err) {
       // Failed re-attestation ends the membership (a slow answer is not a failed attestation).
       if (err instanceof AttestationError && err.check !== "freshness") {
-        ctx.registry.revoke(peerId, `re-attestation failed: ${err.message}`, new Date(ctx.clock.now()));
+        await fedlogWrites.revoke(ctx, peerId, `re-attestation failed: ${err.message}`, new Date(ctx.clock.now()));
         ctx.audit.append({
           kind: "attestation", actor: peerId, subject: `grey://${member.org}/${member.region}/${member.clusterId}`,
           details: { event: "revoked", reason: err.message, check: err.check },
@@ -147,7 +188,7 @@ export function renewHandler(ctx: HubContext) {
     const issued = await ctx.ca.issueMemberCert({
       csrDer: req.csr, peerId, org: member.org, region: member.region, cluster: member.clusterId, ttlMs: ctx.memberCertTtlMs, now,
     });
-    ctx.registry.recordRenewal(peerId, issued.serial, issued.notAfter, result, now);
+    await fedlogWrites.recordRenewal(ctx, peerId, issued.serial, issued.notAfter, result, now);
     ctx.audit.append({
       kind: "attestation", actor: peerId, subject: `grey://${member.org}/${member.region}/${member.clusterId}`,
       details: { event: "renewal", certSerial: issued.serial, attestation: { format: result.format, ok: result.ok, claims: result.claims } },
@@ -170,6 +211,7 @@ export function heartbeatHandler(ctx: HubContext) {
     const peers: PeerInfo[] = ctx.registry
       .list({ limit: peersPerHeartbeatMax + 1 })
       .items.filter((m) => m.peerId !== peerId && ctx.registry.stateOf(m, now) !== "offline" && m.multiaddrs.length > 0)
+      .filter((m) => !m.revoked && (ctx.peerVisible?.(member, m) ?? true))
       .slice(0, peersPerHeartbeatMax)
       .map((m) => ({ clusterId: m.clusterId, org: m.org, region: m.region, peerId: m.peerId, multiaddrs: m.multiaddrs }));
     await ch.send({ type: "heartbeat-ack", seq: hb.seq, peers });

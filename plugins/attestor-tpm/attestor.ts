@@ -8,17 +8,17 @@
  * The AK is a *primary* restricted signing key in the endorsement hierarchy (the `akTemplate`):
  * CreatePrimary is deterministic for a given TPM, so the same TPM always presents the same AK and
  * the hub can pin it by its TPM Name in its attestation policy. Nothing here trusts an AK on first
- * use. Why not EK credential activation: it needs a second hub→agent round trip that the join and
- * renew wire messages do not have; pinning the EK alone would not prove that the AK lives in that
- * TPM, so the hub pins the AK itself (or checks an AK certificate chain when `akRoots` are given).
+ * use. The evidence also carries the EK public area (and the EK certificate from NV when the TPM has
+ * one), so a hub that trusts EKs instead of AKs can prove the AK lives in that TPM by credential
+ * activation at join (`challenge` on the hub, `activate` on the agent; see ek.ts).
  *
  * Hub side (`verify`): attest/tpm2/quote.ts with the AK from the evidence, the binding digest as the
- * expected nonce; claims carry the AK name and every quoted PCR for the policy to judge.
+ * expected nonce; claims carry the AK name, the EK name/trust and every quoted PCR for the policy.
  */
 import { z } from "zod";
 import { verifyTpmQuote, type AkTrust } from "../../attest/tpm2/quote.ts";
 import { parseTpmsAttest } from "../../attest/tpm2/structures.ts";
-import type { AttestationResult, Attestor, AttestorComponents, EvidenceBinding } from "../sdk/attestor.ts";
+import type { ActivationChallenge, AttestationResult, Attestor, AttestorComponents, EvidenceBinding } from "../sdk/attestor.ts";
 import { bindingDigest256, failedResult, verdictResult } from "../sdk/binding.ts";
 import { decodeCbor, encodeCbor } from "../sdk/codec.ts";
 import { ConfigError } from "../sdk/errors.ts";
@@ -26,7 +26,8 @@ import { evidenceBytesMax } from "../sdk/limits.ts";
 import { PLUGIN_API_VERSION } from "../sdk/plugin.ts";
 import type { Evidence } from "../sdk/wire.ts";
 import { pcrCount, quotePcrsDefault, tpmReadTimeoutMsDefault } from "./constants.ts";
-import { akTemplate, fromTpm2bPublic, objectName, publicKeyPem, type KeyAlg } from "./public.ts";
+import { akTemplate, fromTpm2bPublic, objectName, publicKeyPem, toTpm2bPublic, type KeyAlg } from "./public.ts";
+import { ekChallenge, ekNameOf, loadEk, readEkCert, verifyEk, type LoadedEk } from "./ek.ts";
 import { collectQuote } from "./quote.ts";
 import { TPM_RH } from "./spec.ts";
 import { Tpm, type CallOptions, type LoadedObject } from "./tpm.ts";
@@ -38,11 +39,15 @@ export interface TpmQuoteAttestorInit {
   /** Agent side: "swtpm:HOST:PORT" (swtpm's TCP command channel) or a device path (default /dev/tpmrm0). */
   readonly tpm?: string;
   readonly akAlg?: KeyAlg;
+  /** Agent side: the EK presented with the quote and used for credential activation (default "rsa", the EK TPMs certify most). */
+  readonly ekAlg?: KeyAlg;
   /** SHA-256 PCRs to quote. */
   readonly pcrs?: readonly number[];
   readonly readTimeoutMs?: number;
   /** Hub side: roots (DER) for AK certificates; evidence carrying `akCert` is then checked against them. */
   readonly akRoots?: readonly Uint8Array[];
+  /** Hub side: roots (DER) for EK certificates (TPM manufacturer CAs); evidence carrying `ekCert` is then checked against them. */
+  readonly ekRoots?: readonly Uint8Array[];
   /** Hub side: accept SHA-1 signatures / PCR banks (default false). */
   readonly allowSha1?: boolean;
 }
@@ -56,6 +61,9 @@ const TpmQuoteEvidence = z.object({
   /** Optional AK certificate (DER) and intermediates. */
   akCert: z.instanceof(Uint8Array).optional(),
   akIntermediates: z.array(z.instanceof(Uint8Array)).max(4).optional(),
+  /** TPM2B_PUBLIC of the EK and its certificate from NV (absent from agents older than EK activation). */
+  ekPublic: z.instanceof(Uint8Array).optional(),
+  ekCert: z.instanceof(Uint8Array).optional(),
   pcrHash: z.enum(["sha1", "sha256", "sha384", "sha512"]),
   /** PCR index (decimal string) → value. */
   pcrs: z.record(z.string().regex(/^\d{1,2}$/), z.instanceof(Uint8Array)),
@@ -81,18 +89,45 @@ function openTransport(spec: string): TpmTransport {
 
 /** Run `use` with a started TPM and the (primary, deterministic) AK loaded; always flushes and closes. */
 export async function withAk<T>(spec: string, init: Pick<TpmQuoteAttestorInit, "akAlg" | "readTimeoutMs">, use: (tpm: Tpm, ak: LoadedObject) => Promise<T>, options: CallOptions = {}): Promise<T> {
-  const tpm = new Tpm({ transport: openTransport(spec), readTimeoutMs: init.readTimeoutMs ?? tpmReadTimeoutMsDefault });
-  try {
-    await tpm.ensureStarted(options);
+  return withTpm(spec, init, async (tpm) => {
     const ak = await tpm.createPrimary(TPM_RH.ENDORSEMENT, akTemplate(init.akAlg ?? "ecc"), options);
     try {
       return await use(tpm, ak);
     } finally {
       await tpm.flushContext(ak.handle, options).catch(() => {});
     }
+  }, options);
+}
+
+/** Run `use` with a started TPM; always closes. */
+async function withTpm<T>(spec: string, init: Pick<TpmQuoteAttestorInit, "readTimeoutMs">, use: (tpm: Tpm) => Promise<T>, options: CallOptions = {}): Promise<T> {
+  const tpm = new Tpm({ transport: openTransport(spec), readTimeoutMs: init.readTimeoutMs ?? tpmReadTimeoutMsDefault });
+  try {
+    await tpm.ensureStarted(options);
+    return await use(tpm);
   } finally {
     await tpm.close();
   }
+}
+
+/** Run `use` with the EK loaded (flushed afterwards when it was created here). */
+async function withEk<T>(tpm: Tpm, alg: KeyAlg, use: (ek: LoadedEk) => Promise<T>, options: CallOptions = {}): Promise<T> {
+  const ek = await loadEk(tpm, alg, options);
+  try {
+    return await use(ek);
+  } finally {
+    if (ek.transient) await tpm.flushContext(ek.handle, options).catch(() => {});
+  }
+}
+
+/** The EK an operator pins in the hub policy (ekNames): its TPM Name (hex), SPKI PEM, and whether NV holds a certificate. */
+export function readEk(spec: string, init: Pick<TpmQuoteAttestorInit, "ekAlg" | "readTimeoutMs"> = {}, options: CallOptions = {}): Promise<{ name: string; pem: string; certificate: boolean }> {
+  const alg = init.ekAlg ?? "rsa";
+  return withTpm(spec, init, (tpm) => withEk(tpm, alg, async (ek) => ({
+    name: Buffer.from(objectName(ek.publicArea)).toString("hex"),
+    pem: publicKeyPem(ek.publicArea),
+    certificate: (await readEkCert(tpm, alg, options)) !== undefined,
+  }), options), options);
 }
 
 /** The AK an operator pins in the hub policy: its TPM Name (hex) and SPKI PEM. */
@@ -110,7 +145,7 @@ export function decodeTpmQuoteEvidence(data: Uint8Array): TpmQuoteParts {
  * Verify quote parts. `nonce`: the expected extraData (the binding digest on the hub; raw bytes from
  * the CLI), or undefined to report the extraData without checking it.
  */
-export async function verifyTpmQuoteParts(parts: TpmQuoteParts, opts: { at: Date; nonce?: Uint8Array; akRoots?: readonly Uint8Array[]; allowSha1?: boolean }): Promise<AttestationResult> {
+export async function verifyTpmQuoteParts(parts: TpmQuoteParts, opts: { at: Date; nonce?: Uint8Array; akRoots?: readonly Uint8Array[]; ekRoots?: readonly Uint8Array[]; allowSha1?: boolean }): Promise<AttestationResult> {
   let akPublicArea: Uint8Array;
   let akName: string;
   try {
@@ -140,6 +175,7 @@ export async function verifyTpmQuoteParts(parts: TpmQuoteParts, opts: { at: Date
     policy: { allowSha1: opts.allowSha1 ?? false },
   });
   if (unchecked) for (const c of v.checks) if (c.name === "nonce") c.detail = `not checked (no nonce given): ${c.detail ?? ""}`;
+  const ek = parts.ekPublic ? await verifyEk(parts.ekPublic, parts.ekCert, opts.ekRoots, opts.at) : { checks: [], claims: {} };
   return verdictResult(TPM_QUOTE_FORMAT, v, (cl) => {
     const claims: AttestationResult["claims"] = {
       platform: "tpm2", "ak.name": akName, "ak.trust": ak.kind === "cert" ? "certificate" : "key",
@@ -148,8 +184,8 @@ export async function verifyTpmQuoteParts(parts: TpmQuoteParts, opts: { at: Date
     };
     for (const bank of cl.pcrs) for (const [i, val] of Object.entries(bank.values)) claims[`pcr.${bank.hash}.${i}`] = Buffer.from(val).toString("hex");
     if (cl.akCert) claims["ak.subject"] = String(cl.akCert.subject).slice(0, 256);
-    return claims;
-  });
+    return { ...claims, ...ek.claims };
+  }, ek.checks);
 }
 
 function resolveInit(init: TpmQuoteAttestorInit): { pcrs: number[] } {
@@ -160,6 +196,7 @@ function resolveInit(init: TpmQuoteAttestorInit): { pcrs: number[] } {
     if (!Number.isInteger(p) || p < 0 || p >= pcrCount) problems.push(`pcrs[${i}]: must be 0..${pcrCount - 1}`);
   });
   if (init.akAlg !== undefined && init.akAlg !== "ecc" && init.akAlg !== "rsa") problems.push('akAlg: must be "ecc" or "rsa"');
+  if (init.ekAlg !== undefined && init.ekAlg !== "ecc" && init.ekAlg !== "rsa") problems.push('ekAlg: must be "ecc" or "rsa"');
   if (init.tpm !== undefined) {
     try {
       parseTpmSpec(init.tpm);
@@ -180,14 +217,42 @@ export function tpmQuoteAttestor(init: TpmQuoteAttestorInit = {}) {
     format: TPM_QUOTE_FORMAT,
 
     async collect(binding: EvidenceBinding, options: { signal?: AbortSignal } = {}): Promise<Evidence> {
-      const q = await withAk(init.tpm ?? "/dev/tpmrm0", init, (tpm, ak) =>
-        collectQuote(tpm, { ak, nonce: bindingDigest256(binding), pcrSelection: { hash: "sha256", pcrs } }, options), options);
+      const ekAlg = init.ekAlg ?? "rsa";
+      const { q, ekPublic, ekCert } = await withTpm(init.tpm ?? "/dev/tpmrm0", init, async (tpm) => {
+        // EK first (read, then flushed): swtpm without a resource manager has three object slots.
+        const ekPublic = await withEk(tpm, ekAlg, async (ek) => toTpm2bPublic(ek.publicArea), options);
+        const ekCert = await readEkCert(tpm, ekAlg, options);
+        const ak = await tpm.createPrimary(TPM_RH.ENDORSEMENT, akTemplate(init.akAlg ?? "ecc"), options);
+        try {
+          const q = await collectQuote(tpm, { ak, nonce: bindingDigest256(binding), pcrSelection: { hash: "sha256", pcrs } }, options);
+          return { q, ekPublic, ekCert };
+        } finally {
+          await tpm.flushContext(ak.handle, options).catch(() => {});
+        }
+      }, options);
       const values: Record<string, Uint8Array> = {};
       for (const [k, hex] of Object.entries(q.pcrs)) values[k] = new Uint8Array(Buffer.from(hex, "hex"));
       return {
         format: TPM_QUOTE_FORMAT,
-        data: encodeCbor({ attest: q.tpmsAttest, signature: q.signature, akPublic: q.akPublic, pcrHash: q.pcrSelection.hash, pcrs: values }),
+        data: encodeCbor({
+          attest: q.tpmsAttest, signature: q.signature, akPublic: q.akPublic, pcrHash: q.pcrSelection.hash, pcrs: values,
+          ekPublic, ...(ekCert ? { ekCert } : {}),
+        }),
       };
+    },
+
+    /** Agent side: recover the hub's secret with TPM2_ActivateCredential (same deterministic AK, same EK). */
+    async activate(challenge: ActivationChallenge, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+      return withAk(init.tpm ?? "/dev/tpmrm0", init, (tpm, ak) =>
+        withEk(tpm, init.ekAlg ?? "rsa", (ek) => tpm.activateCredential(ak.handle, ek.handle, challenge.credentialBlob, challenge.encryptedSecret, options), options), options);
+    },
+
+    /** Hub side: seal a fresh secret to the evidence's EK for its AK's Name. Throws when the evidence has no EK. */
+    async challenge(evidence: Evidence): Promise<{ challenge: ActivationChallenge; secret: Uint8Array }> {
+      const parts = decodeTpmQuoteEvidence(evidence.data);
+      if (!parts.ekPublic) throw new Error("the evidence carries no EK (agent too old for credential activation)");
+      ekNameOf(parts.ekPublic); // parses, or throws
+      return ekChallenge(parts.ekPublic, parts.akPublic);
     },
 
     async verify(evidence: Evidence, binding: EvidenceBinding, now: Date): Promise<AttestationResult> {
@@ -198,7 +263,10 @@ export function tpmQuoteAttestor(init: TpmQuoteAttestorInit = {}) {
       } catch (err) {
         return failedResult(TPM_QUOTE_FORMAT, "structure", (err as Error).message);
       }
-      return verifyTpmQuoteParts(parts, { at: now, nonce: bindingDigest256(binding), ...(init.akRoots ? { akRoots: init.akRoots } : {}), allowSha1: init.allowSha1 ?? false });
+      return verifyTpmQuoteParts(parts, {
+        at: now, nonce: bindingDigest256(binding), allowSha1: init.allowSha1 ?? false,
+        ...(init.akRoots ? { akRoots: init.akRoots } : {}), ...(init.ekRoots ? { ekRoots: init.ekRoots } : {}),
+      });
     },
   });
 }

@@ -24,3 +24,7 @@ export const pcrCount = 24;
 /** Qualifying data (nonce) bounds accepted for a quote: TPM2B_DATA holds at most a digest (sha256 → 32; sha512 → 64). */
 export const quoteNonceBytesMin = 8;
 export const quoteNonceBytesMax = 64;
+/** NV_Read chunk: TPM_PT_NV_BUFFER_MAX is at least 512 on every TPM we know (1024 on most, swtpm 2048). */
+export const nvReadChunkBytes = 512;
+/** Largest NV index we read (an EK certificate is ~1–1.5 KiB; some vendors ship chains up to ~4 KiB). */
+export const nvIndexBytesMax = 8192;

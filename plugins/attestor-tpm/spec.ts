@@ -4,6 +4,7 @@ export const TPM_ST = { NO_SESSIONS: 0x8001, SESSIONS: 0x8002, ATTEST_QUOTE: 0x8
 
 export const TPM_CC = {
   CreatePrimary: 0x0131,
+  NV_Read: 0x014e,
   ActivateCredential: 0x0147,
   Startup: 0x0144,
   PolicySecret: 0x0151,
@@ -11,6 +12,7 @@ export const TPM_CC = {
   Load: 0x0157,
   Quote: 0x0158,
   FlushContext: 0x0165,
+  NV_ReadPublic: 0x0169,
   ReadPublic: 0x0173,
   StartAuthSession: 0x0176,
   GetRandom: 0x017b,
@@ -41,6 +43,9 @@ export const TPM_RH = {
   PW: 0x40000009, // TPM_RS_PW: the password pseudo-session
   ENDORSEMENT: 0x4000000b,
 } as const;
+
+/** TCG EK Credential Profile: NV indices of the EK certificates for the default (low range) templates. */
+export const TPM_NV_EK_CERT = { rsa: 0x01c00002, ecc: 0x01c0000a } as const;
 
 export const TPM_SU = { CLEAR: 0x0000, STATE: 0x0001 } as const;
 export const TPM_SE = { HMAC: 0x00, POLICY: 0x01 } as const;

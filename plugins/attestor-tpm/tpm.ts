@@ -6,7 +6,7 @@
  * No parameter encryption and no HMAC sessions: the password session (empty auth) and unsalted,
  * unbound policy sessions are all the attestation flows need.
  */
-import { tpmCommandBytesMax, tpmReadTimeoutMsDefault, tpmRetriesMax, tpmRetryDelayMs } from "./constants.ts";
+import { nvIndexBytesMax, nvReadChunkBytes, tpmCommandBytesMax, tpmReadTimeoutMsDefault, tpmRetriesMax, tpmRetryDelayMs } from "./constants.ts";
 import { TpmError } from "./errors.ts";
 import { TpmReader, TpmWriter } from "./marshal.ts";
 import { TPM_RC } from "./rc.ts";
@@ -310,6 +310,41 @@ export class Tpm {
 
   async flushContext(handle: number, options?: CallOptions): Promise<void> {
     (await this.execute({ name: "FlushContext", params: (w) => w.u32(handle) }, options)).params.end();
+  }
+
+  /** TPM2_NV_ReadPublic: the index's data size and attributes (TPM_RC_HANDLE when it is not defined). */
+  async nvReadPublic(nvIndex: number, options?: CallOptions): Promise<{ dataSize: number; attributes: number }> {
+    const r = (await this.execute({ name: "NV_ReadPublic", handles: [nvIndex] }, options)).params;
+    const pub = new TpmReader(r.tpm2b(), "TPMS_NV_PUBLIC");
+    r.tpm2b(); // nvName
+    r.end();
+    pub.u32(); // nvIndex
+    pub.u16(); // nameAlg
+    const attributes = pub.u32();
+    pub.tpm2b(); // authPolicy
+    const dataSize = pub.u16();
+    pub.end();
+    return { dataSize, attributes };
+  }
+
+  /**
+   * Read a whole NV index in chunks, authorised by the index itself (TPMA_NV_AUTHREAD, empty
+   * password) — how EK certificate indices are readable by anyone.
+   */
+  async nvRead(nvIndex: number, options?: CallOptions): Promise<Uint8Array> {
+    const { dataSize } = await this.nvReadPublic(nvIndex, options);
+    if (dataSize > nvIndexBytesMax) throw new TpmError("too-large", `NV index 0x${nvIndex.toString(16)} holds ${dataSize} bytes (limit ${nvIndexBytesMax})`, { command: "NV_Read" });
+    const out = new Uint8Array(dataSize);
+    for (let off = 0; off < dataSize; ) {
+      const size = Math.min(nvReadChunkBytes, dataSize - off);
+      const r = (await this.execute({ name: "NV_Read", handles: [nvIndex, nvIndex], sessions: [passwordSession], params: (w) => w.u16(size).u16(off) }, options)).params;
+      const chunk = r.tpm2b();
+      r.end();
+      if (chunk.length !== size) throw new TpmError("malformed-response", `NV_Read returned ${chunk.length} bytes, asked ${size}`, { command: "NV_Read" });
+      out.set(chunk, off);
+      off += size;
+    }
+    return out;
   }
 
   /** An unbound, unsalted policy session with SHA-256 policy digest. */

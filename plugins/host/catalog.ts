@@ -5,12 +5,12 @@
  * typed error instead of a crash.
  */
 import { z } from "zod";
-import type { AttestationResult, Attestor, EvidenceBinding } from "../sdk/attestor.ts";
+import type { ActivationChallenge, AttestationResult, Attestor, EvidenceBinding } from "../sdk/attestor.ts";
 import type { Connector, Credential, HealthReport, IdentityResult } from "../sdk/connector.ts";
 import { AttestationError, ConfigError, GreyError, PluginError } from "../sdk/errors.ts";
 import type { Kms } from "../sdk/kms.ts";
 import { PLUGIN_API_VERSION, PLUGIN_CARDINALITY, type PluginKind, type PluginMeta } from "../sdk/plugin.ts";
-import { Evidence } from "../sdk/wire.ts";
+import { activationBlobBytesMax, activationSecretBytesMax, Evidence } from "../sdk/wire.ts";
 import { EXEC_FAILURE_REASONS, type ExecResult, type ExecTask, type Executor } from "../sdk/executor.ts";
 
 const Claim = z.union([z.string().max(4096), z.number(), z.boolean()]);
@@ -24,6 +24,13 @@ const AttestationResultSchema = z
   })
   .refine((r) => r.ok === r.checks.every((c) => c.ok), "ok must equal 'every check passed'")
   .refine((r) => (r.ok ? r.failed === undefined : r.checks.some((c) => !c.ok && c.name === r.failed)), "failed must name a failed check");
+
+const blob = (max: number) => z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength > 0 && b.byteLength <= max);
+const Secret = z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength >= 16 && b.byteLength <= activationSecretBytesMax);
+const ChallengeSchema = z.object({
+  challenge: z.object({ credentialBlob: blob(activationBlobBytesMax), encryptedSecret: blob(activationBlobBytesMax) }),
+  secret: Secret,
+});
 
 const IdentityResultSchema = AttestationResultSchema.and(z.object({ principal: z.string().max(1024).optional() }));
 const HealthSchema = z.object({
@@ -208,6 +215,41 @@ export class Catalog {
       return { format: evidence.format, ok: false, checks: [{ name: "verifier", ok: false, detail: `plugin ${a.name} returned an invalid result` }], failed: "verifier", claims: {} };
     }
     return parsed.data as AttestationResult;
+  }
+
+  /**
+   * Hub side: an activation challenge for verified evidence (see Attestor.challenge). Output validated
+   * (sizes of the wire message; a secret of 16–64 bytes). Throws AttestationError("activation") when
+   * the format has no challenge or the plugin fails: the join is then refused, never let through.
+   */
+  async challenge(evidence: Evidence): Promise<{ challenge: ActivationChallenge; secret: Uint8Array }> {
+    const a = this.#attestors.get(evidence.format);
+    if (!a?.challenge) throw new AttestationError("activation", `no attestor can challenge ${evidence.format} evidence`);
+    let out: unknown;
+    try {
+      out = await a.challenge(evidence);
+    } catch (err) {
+      throw new AttestationError("activation", `cannot challenge this evidence: ${(err as Error).message}`.slice(0, 1024));
+    }
+    const parsed = ChallengeSchema.safeParse(out);
+    if (!parsed.success) throw new AttestationError("activation", `plugin ${a.name} returned an invalid challenge`);
+    return parsed.data;
+  }
+
+  /** Agent side: answer an activation challenge with the attestor for `format`; output validated. */
+  async activate(format: string, challenge: ActivationChallenge, signal?: AbortSignal): Promise<Uint8Array> {
+    const a = this.#attestors.get(format);
+    if (!a?.activate) throw new AttestationError("activation", `no attestor can answer a ${format} activation challenge`);
+    let out: unknown;
+    try {
+      out = await a.activate(challenge, signal ? { signal } : {});
+    } catch (err) {
+      if (err instanceof AttestationError) throw err;
+      throw new PluginError(a.name, `activation failed: ${(err as Error).message}`, { cause: err });
+    }
+    const parsed = Secret.safeParse(out);
+    if (!parsed.success) throw new PluginError(a.name, "activate returned an invalid secret");
+    return parsed.data;
   }
 
   /** Start every executor (call once before `execute`). */

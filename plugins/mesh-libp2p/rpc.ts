@@ -65,6 +65,8 @@ export type Handler = (ch: Channel, connection: Connection) => Promise<void>;
 export interface HandlerHooks {
   /** Called for every rejected exchange (bad input, refused credentials). Never throws. */
   onRejected?: (protocol: string, err: unknown, connection: Connection) => void;
+  /** Admission before any byte is read (allow-lists, per-peer rate limits): throw a typed error to refuse. */
+  admit?: (protocol: string, connection: Connection) => void;
 }
 
 /**
@@ -76,6 +78,7 @@ export function serve(protocol: string, handler: Handler, hooks: HandlerHooks = 
     const signal = AbortSignal.timeout(streamExchangeTimeoutMs);
     const ch = channel(stream, signal);
     try {
+      hooks.admit?.(protocol, connection);
       await handler(ch, connection);
       await ch.close();
     } catch (err) {

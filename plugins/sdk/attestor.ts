@@ -45,6 +45,19 @@ export interface NodeIdentity {
   sign(data: Uint8Array): Promise<Uint8Array>;
 }
 
+/**
+ * A hub→agent challenge sent after the evidence verified, for formats whose key trust needs a round
+ * trip: TPM credential activation (TPM2_MakeCredential by the hub to the EK for the AK's Name; only
+ * the TPM holding both keys recovers the secret with TPM2_ActivateCredential). Sizes are bounded by
+ * the wire messages (plugins/sdk/wire.ts JoinActivate).
+ */
+export interface ActivationChallenge {
+  /** TPM2B_ID_OBJECT contents (integrity HMAC + encrypted credential). */
+  credentialBlob: Uint8Array;
+  /** TPM2B_ENCRYPTED_SECRET contents (seed encrypted to the EK). */
+  encryptedSecret: Uint8Array;
+}
+
 export interface Attestor extends PluginMeta {
   readonly kind: "attestor";
   /** Evidence format this plugin produces/verifies, e.g. "dev", "tpm2-quote". */
@@ -53,6 +66,15 @@ export interface Attestor extends PluginMeta {
   collect?(binding: EvidenceBinding, options?: { signal?: AbortSignal }): Promise<Evidence>;
   /** Hub side. Absent on collect-only plugins. `now` is the verification time. */
   verify?(evidence: Evidence, binding: EvidenceBinding, now: Date): Promise<AttestationResult>;
+  /**
+   * Hub side, optional: build an activation challenge for evidence that `verify` accepted. Returns
+   * the challenge to send and the secret the agent must give back; the host keeps the secret,
+   * compares the answer in constant time, and issues nothing unless it matches. Called only when the
+   * hub's policy asks for activation (tpm2-quote with EK trust).
+   */
+  challenge?(evidence: Evidence): Promise<{ challenge: ActivationChallenge; secret: Uint8Array }>;
+  /** Agent side, optional: answer a challenge with the recovered secret (TPM2_ActivateCredential). */
+  activate?(challenge: ActivationChallenge, options?: { signal?: AbortSignal }): Promise<Uint8Array>;
 }
 
 export type AttestorFactory = (components: AttestorComponents) => Attestor;

@@ -146,3 +146,52 @@ export function identityFrom(type: string, checks: Check[], claims: AttestationR
   if (failed) return { format: type, ok: false, checks, failed: failed.name, claims: {} };
   return { format: type, ok: true, checks, claims, ...(principal !== undefined ? { principal } : {}) };
 }
+
+/** Default budget for one platform HTTP call (IMDS, STS, metadata server). */
+export const platformRequestTimeoutMs = 5_000;
+/** Largest platform response read. Larger: ConnectorResponseError. */
+export const platformResponseBytesMax = 256 * 1024;
+
+/**
+ * One HTTP call to a platform endpoint with a deadline: network failures, timeouts and 5xx become
+ * ConnectorUnavailableError; the response body is read up to `platformResponseBytesMax`.
+ */
+export async function platformFetch(
+  fetchFn: typeof fetch,
+  platform: string,
+  url: string,
+  init: RequestInit & { timeoutMs?: number },
+  options: IoOptions = {},
+): Promise<{ status: number; headers: Headers; body: Uint8Array; text(): string }> {
+  const timeout = AbortSignal.timeout(init.timeoutMs ?? platformRequestTimeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  const endpoint = url.replace(/\?.*$/, "");
+  let res: Response;
+  try {
+    res = await fetchFn(url, { ...init, signal, redirect: "manual" });
+  } catch (err) {
+    const why = timeout.aborted ? `no answer in ${init.timeoutMs ?? platformRequestTimeoutMs} ms` : (err as Error).message;
+    throw new ConnectorUnavailableError(platform, endpoint, why, { cause: err });
+  }
+  const buf = new Uint8Array(await res.arrayBuffer().catch(() => new ArrayBuffer(0)));
+  if (buf.byteLength > platformResponseBytesMax) throw new ConnectorResponseError(platform, endpoint, res.status, `response of ${buf.byteLength} bytes exceeds ${platformResponseBytesMax}`);
+  if (res.status >= 500) throw new ConnectorUnavailableError(platform, endpoint, `HTTP ${res.status}`);
+  return { status: res.status, headers: res.headers, body: buf, text: () => new TextDecoder().decode(buf) };
+}
+
+/** Health of one endpoint: any HTTP answer below 500 counts as reachable. */
+export async function probe(fetchFn: typeof fetch, platform: string, name: string, url: string, init: RequestInit, options: IoOptions = {}): Promise<HealthReport["checks"][number]> {
+  const started = performance.now();
+  try {
+    const r = await platformFetch(fetchFn, platform, url, { ...init, timeoutMs: 2_000 }, options);
+    return { name, ok: true, latencyMs: Math.round(performance.now() - started), detail: `HTTP ${r.status}` };
+  } catch (err) {
+    return { name, ok: false, detail: (err as Error).message.slice(0, 300) };
+  }
+}
+
+/** "ok" when every check passed, "down" when none did, else "degraded". */
+export function healthOf(checks: HealthReport["checks"]): HealthReport {
+  const ok = checks.filter((c) => c.ok).length;
+  return { status: ok === checks.length ? "ok" : ok === 0 ? "down" : "degraded", checks };
+}

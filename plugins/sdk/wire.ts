@@ -6,6 +6,11 @@
 import { z } from "zod";
 import { evidenceBytesMax, multiaddrsPerPeerMax, peersPerHeartbeatMax } from "./limits.ts";
 
+/** Credential blob / encrypted seed of a join-activate (an RSA-4096 EK seed is 512 B). Larger: message refused. */
+export const activationBlobBytesMax = 1024;
+/** Secret answered in join-activate-response (TPM2B_DIGEST: at most a SHA-512 digest). */
+export const activationSecretBytesMax = 64;
+
 export const PROTOCOL_JOIN = "/grey/join/1.0.0";
 export const PROTOCOL_RENEW = "/grey/renew/1.0.0";
 export const PROTOCOL_HEARTBEAT = "/grey/heartbeat/1.0.0";
@@ -62,7 +67,23 @@ export const JoinResult = z.object({
   notAfter: z.number().int(),
 });
 export type JoinResult = z.infer<typeof JoinResult>;
-export const JoinReply = z.discriminatedUnion("type", [JoinChallenge, JoinResult, ErrorReply]);
+/**
+ * Optional round trip between join-request and join-result, when the hub's policy trusts a TPM's EK
+ * rather than its AK: the hub seals a fresh secret to the EK for the quoting AK's Name
+ * (TPM2_MakeCredential), the agent recovers it with TPM2_ActivateCredential and sends it back.
+ * Hubs send it only for tpm2-quote evidence under such a policy, so agents that never see it
+ * (dev evidence, pinned AKs) are unaffected.
+ */
+export const JoinActivate = z.object({
+  v: version,
+  type: z.literal("join-activate"),
+  format: z.string().min(1).max(64),
+  credentialBlob: bytes(activationBlobBytesMax),
+  encryptedSecret: bytes(activationBlobBytesMax),
+});
+export type JoinActivate = z.infer<typeof JoinActivate>;
+export const JoinActivateResponse = z.object({ v: version, type: z.literal("join-activate-response"), secret: bytes(activationSecretBytesMax) });
+export const JoinReply = z.discriminatedUnion("type", [JoinChallenge, JoinActivate, JoinResult, ErrorReply]);
 
 // --- renew: hello -> challenge -> request -> result -------------------------
 export const RenewHello = z.object({ v: version, type: z.literal("renew-hello") });

@@ -1,28 +1,20 @@
 /**
  * Agreements, the audit log and API rate limiting on a running compiled hub.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { copyFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { adminCreds, agentBin, api, createToken, hubBin, initHub, requireBinaries, run, startHub, stopAll, tempDir, type Daemon, type HubRun } from "./harness.ts";
+import {
+  adminCreds, agentBin, agentStatus, api, createToken, hubBin, initHub, requireBinaries, run, startAgent, startHub, stopAll, tempDir, waitFor,
+  type Creds, type Daemon, type HubRun,
+} from "./harness.ts";
+import { EXAMPLE_YAML } from "../../hub/agreements/testdata.ts";
 
 let hubDir: string;
 let hub: Daemon & { info: HubRun };
 
-const agreementYaml = `agreement:
-  provider: org-a
-  consumer: org-b
-  resources:
-    cpu:    { limit: "1000 cores", priority: high }
-    memory: { limit: "4 TB",       priority: medium }
-  scheduling:
-    preemption: true
-    max_burst: "1.5x"
-  billing:
-    model: pay-per-use
-    rate_card: standard-2024
-`;
+const agreementYaml = EXAMPLE_YAML;
 
 beforeAll(async () => {
   requireBinaries();
@@ -85,4 +77,63 @@ test("rate limiting: a flooding client gets 429 with Retry-After; the hub keeps 
   expect(limited[0]!.body).toMatchObject({ error: { code: "ERR_RATE_LIMITED" } });
   // health needs no certificate and is keyed by address, so it has its own budget
   expect((await api(hub.info.api, "/v1/health", { ca: creds.ca })).status).toBe(200);
+});
+
+describe("trust boundaries and allow-lists (governance policy file)", () => {
+  test("another org's member may read cluster health but not the audit log; peers of different orgs stay apart; a disallowed org's heartbeats are refused", async () => {
+    const dir = tempDir("grey-hub-gov-");
+    await initHub(dir, ["--org", "acme"]);
+    const policy = join(tempDir("grey-gov-"), "governance.yaml");
+    writeFileSync(policy, [
+      "boundaries:",
+      "  same-org: [\"*\"]",
+      "  different-org: [clusters.read]",
+      "allow:",
+      "  orgs: [acme, partner]",
+      "",
+    ].join("\n"));
+    const h = await startHub(dir, ["--governance", policy, "--heartbeat-interval", "500ms"]);
+    const agents: Record<string, string> = {};
+    for (const [cluster, org] of [["a1", "acme"], ["a2", "acme"], ["p1", "partner"], ["m1", "mallory"]] as const) {
+      const d = tempDir(`grey-agent-${cluster}-`);
+      const token = await createToken(dir, cluster, org, "eu-west");
+      expect((await run(agentBin, ["join", token, "--data-dir", d])).exitCode).toBe(0);
+      startAgent(d);
+      agents[cluster] = d;
+    }
+    // acme's two clusters see each other; partner sees nobody (different-org has no peer.connect)
+    await waitFor("a1 meshed with a2", () => (agentStatus(agents.a1!)?.peers.map((p) => p.clusterId).includes("a2") ? true : undefined));
+    await waitFor("p1 heartbeating", () => ((agentStatus(agents.p1!)?.heartbeatsSent ?? 0) > 2 ? true : undefined));
+    expect(agentStatus(agents.p1!)!.peers).toEqual([]);
+    expect(agentStatus(agents.a1!)!.peers.map((p) => p.clusterId)).toEqual(["a2"]);
+    // mallory is not on the allow-list: joined by token, but its heartbeats are refused
+    await Bun.sleep(1500);
+    const m = agentStatus(agents.m1!)!;
+    expect(m.heartbeatsSent).toBe(0);
+    expect(m.hub.reachable).toBe(false);
+    // the partner member, as an API client
+    const partner: Creds = {
+      ca: readFileSync(join(dir, "admin", "ca.pem"), "utf8"),
+      cert: readFileSync(join(agents.p1!, "tls", "cert.pem"), "utf8"),
+      key: readFileSync(join(agents.p1!, "tls", "key.pem"), "utf8"),
+    };
+    expect((await api(h.info.api, "/v1/clusters/healthy", partner)).status).toBe(200);
+    const audit = await api(h.info.api, "/v1/audit", partner);
+    expect(audit.status).toBe(403);
+    expect(audit.body).toMatchObject({ error: { code: "ERR_FORBIDDEN", message: "different-org callers may not audit.read (governance policy)" } });
+    // acme's own member may read it
+    const own: Creds = { ...partner, cert: readFileSync(join(agents.a1!, "tls", "cert.pem"), "utf8"), key: readFileSync(join(agents.a1!, "tls", "key.pem"), "utf8") };
+    expect((await api(h.info.api, "/v1/audit", own)).status).toBe(200);
+  });
+
+  test("a bad governance file stops the hub with every problem and its line", async () => {
+    const dir = tempDir("grey-hub-gov-bad-");
+    await initHub(dir);
+    const policy = join(tempDir("grey-gov-"), "bad.yaml");
+    writeFileSync(policy, "boundaries:\n  same-org: [fly]\nallow:\n  orgs: [Bad_Org]\n");
+    const r = await run(hubBin, ["run", "--data-dir", dir, "--api", "127.0.0.1:0", "--governance", policy]);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain(`${policy}:2: boundaries.same-org.0:`);
+    expect(r.stderr).toContain(`${policy}:4: allow.orgs.0:`);
+  });
 });

@@ -1,0 +1,176 @@
+/**
+ * FederationLog: the hub's handle on the replicated federation log. Any hub
+ * can write: the leader proposes directly; a follower forwards the command
+ * to the leader over /grey/fedlog/1.0.0 and then waits until it has applied
+ * the entry itself, so a caller reads its own write on the hub it asked.
+ */
+import type { Connection } from "@libp2p/interface";
+import { multiaddr } from "@multiformats/multiaddr";
+import { z } from "zod";
+import { type Channel, request, serve } from "../../plugins/mesh-libp2p/rpc.ts";
+import { GreyError, MalformedInputError, TimeoutError, UnauthorizedError } from "../../plugins/sdk/errors.ts";
+import type { Logger } from "../../plugins/sdk/plugin.ts";
+import { NotLeaderError } from "../../plugins/consensus-raft/core/index.ts";
+import { RaftDriver, isRetryable } from "../../plugins/consensus-raft/driver/driver.ts";
+import { Libp2pTransport, type Libp2pLike, type RaftPeer } from "../../plugins/consensus-raft/driver/libp2p-transport.ts";
+import { nodeIdOfPeer } from "../../plugins/consensus-raft/driver/node-id.ts";
+import type { Registry } from "../registry/index.ts";
+import { encodeCommand, fedlogCommandBytesMax, type FedlogCommand } from "./commands.ts";
+import { PROTOCOL_FEDLOG, fedlogRetryMs, fedlogWriteTimeoutMs } from "./constants.ts";
+import { FedlogStateMachine, type ApplyResult } from "./state-machine.ts";
+
+const bytes = z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= fedlogCommandBytesMax);
+const ForwardRequest = z.object({ v: z.literal(1), type: z.literal("fedlog-propose"), command: bytes });
+const ForwardResult = z.object({
+  v: z.literal(1), type: z.literal("fedlog-result"), index: z.number().int().positive(),
+  ok: z.boolean(), code: z.string().max(64).optional(), message: z.string().max(1024).optional(),
+});
+
+/** A command the state machine refused (deterministically, on every hub): e.g. a cluster id owned by another org. */
+export class FedlogRejectedError extends GreyError {
+  constructor(code: string, message: string) {
+    super(code, message);
+  }
+}
+
+export interface FederationLogInit {
+  selfPeerId: string;
+  /** The other hubs: multiaddrs ending in /p2p/PEER_ID (or bare peer ids). */
+  peers: readonly string[];
+  raftPath: string;
+  fedlogPath: string;
+  tickMs: number;
+  electionTicks: number;
+}
+
+export function parseRaftPeers(peers: readonly string[]): Map<number, RaftPeer> {
+  const out = new Map<number, RaftPeer>();
+  const problems: string[] = [];
+  for (const p of peers) {
+    let peerId: string;
+    let addrs: string[] = [];
+    if (p.startsWith("/")) {
+      try {
+        peerId = multiaddr(p).getComponents().findLast((c) => c.name === "p2p")?.value ?? "";
+      } catch {
+        peerId = "";
+      }
+      addrs = [p];
+    } else peerId = p;
+    if (!peerId) {
+      problems.push(`consensus.peers: "${p}" names no peer (end it with /p2p/PEER_ID)`);
+      continue;
+    }
+    const id = nodeIdOfPeer(peerId);
+    const prev = out.get(id);
+    out.set(id, { peerId, multiaddrs: [...(prev?.multiaddrs ?? []), ...addrs] });
+  }
+  if (problems.length) throw new MalformedInputError(problems.join("; "));
+  return out;
+}
+
+export class FederationLog {
+  readonly driver: RaftDriver;
+  readonly sm: FedlogStateMachine;
+  readonly transport: Libp2pTransport;
+  readonly peers: Map<number, RaftPeer>;
+  readonly self: number;
+
+  constructor(private readonly init: FederationLogInit, private readonly deps: { node: Libp2pLike & { handle: Function }; registry: Registry; logger: Logger }) {
+    this.self = nodeIdOfPeer(init.selfPeerId);
+    this.peers = parseRaftPeers(init.peers.filter((p) => !p.endsWith(init.selfPeerId)));
+    if (this.peers.has(this.self)) throw new MalformedInputError("consensus.peers: two hubs map to the same raft id");
+    this.sm = new FedlogStateMachine(init.fedlogPath, deps.registry, deps.logger);
+    this.transport = new Libp2pTransport({ node: deps.node, peers: this.peers, logger: deps.logger });
+    this.driver = new RaftDriver(
+      { id: this.self, founders: [this.self, ...this.peers.keys()], storagePath: init.raftPath, tickMs: init.tickMs, electionTicks: init.electionTicks },
+      { logger: deps.logger, clock: { now: Date.now }, stateMachine: this.sm, transport: this.transport },
+    );
+  }
+
+  async start(): Promise<void> {
+    await this.driver.start();
+    await this.deps.node.handle(PROTOCOL_FEDLOG, serve(PROTOCOL_FEDLOG, (ch, conn) => this.serveForward(ch, conn)), { maxInboundStreams: 64 });
+  }
+
+  async stop(): Promise<void> {
+    await this.deps.node.unhandle(PROTOCOL_FEDLOG).catch(() => {});
+    await this.driver.stop();
+    this.sm.close();
+  }
+
+  /** The leader's API URL, when the leader announced it. */
+  leaderApi(): { member: number; api?: string } | undefined {
+    const l = this.driver.leader();
+    if (!l) return undefined;
+    const api = this.sm.hub(l.id)?.api;
+    return { member: l.id, ...(api ? { api } : {}) };
+  }
+
+  isLeader(): boolean {
+    return this.driver.leader()?.self ?? false;
+  }
+
+  /**
+   * Write a command through the log from any hub; resolves once applied on
+   * this hub. Throws FedlogRejectedError when the state machine refused it.
+   */
+  async write(cmd: FedlogCommand, timeoutMs = fedlogWriteTimeoutMs): Promise<number> {
+    const data = encodeCommand(cmd);
+    if (data.byteLength > fedlogCommandBytesMax) throw new MalformedInputError(`fedlog command of ${data.byteLength} bytes exceeds ${fedlogCommandBytesMax}`);
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      try {
+        const r = await this.writeOnce(data, deadline - Date.now());
+        if (!r.ok) throw new FedlogRejectedError(r.code, r.message);
+        await this.waitApplied(r.index, deadline);
+        return r.index;
+      } catch (err) {
+        if (err instanceof FedlogRejectedError || !(isRetryable(err) || isTransient(err))) throw err;
+        last = err;
+        await Bun.sleep(fedlogRetryMs);
+      }
+    }
+    throw last instanceof Error ? last : new TimeoutError("fedlog write", timeoutMs);
+  }
+
+  private async writeOnce(data: Uint8Array, budgetMs: number): Promise<{ index: number } & ApplyResult> {
+    const l = this.driver.leader();
+    if (!l) throw new NotLeaderError(0);
+    if (l.self) {
+      const r = await this.driver.propose(data, { signal: AbortSignal.timeout(Math.max(1, budgetMs)) });
+      return { index: r.index, ...(r.result as ApplyResult) };
+    }
+    const peer = this.peers.get(l.id);
+    if (!peer) throw new NotLeaderError(l.id);
+    const target = peer.multiaddrs.length ? peer.multiaddrs.map((a) => multiaddr(a)) : peer.peerId;
+    const res = await request(this.deps.node as never, target, PROTOCOL_FEDLOG, async (ch) => {
+      await ch.send({ type: "fedlog-propose", command: data });
+      return ch.receive(ForwardResult);
+    }, Math.max(1, budgetMs));
+    return res.ok ? { index: res.index, ok: true } : { index: res.index, ok: false, code: res.code ?? "ERR_FEDLOG_REJECTED", message: res.message ?? "refused" };
+  }
+
+  private async waitApplied(index: number, deadline: number): Promise<void> {
+    while (this.sm.appliedIndex() < index) {
+      if (Date.now() > deadline) throw new TimeoutError(`apply of fedlog entry ${index}`, fedlogWriteTimeoutMs);
+      await Bun.sleep(5);
+    }
+  }
+
+  private async serveForward(ch: Channel, conn: Connection): Promise<void> {
+    const remote = conn.remotePeer.toString();
+    if (![...this.peers.values()].some((p) => p.peerId === remote)) throw new UnauthorizedError("not a hub of this consensus group");
+    const req = await ch.receive(ForwardRequest);
+    const r = await this.driver.propose(req.command);
+    const res = r.result as ApplyResult;
+    await ch.send({ type: "fedlog-result", index: r.index, ok: res.ok, ...(res.ok ? {} : { code: res.code, message: res.message }) });
+  }
+}
+
+function isTransient(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err instanceof GreyError) return err.code === "ERR_RAFT_NOT_LEADER" || err.code === "ERR_TIMEOUT" || err.code.startsWith("ERR_RAFT");
+  return true; // dial/stream failures from libp2p
+}

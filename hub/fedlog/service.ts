@@ -1,0 +1,119 @@
+/**
+ * The federation log as a hub service, enabled when the hub config lists
+ * raft peers (hub.json `consensus.peers`, or `grey-hub run --raft-peer`).
+ *
+ * - starts the Raft group (DIR/raft.db) and its state machine (DIR/fedlog.db + the registry);
+ * - announces this hub's API URL in the log, so followers can point clients at the leader;
+ * - on a follower, API writes (any method but GET/HEAD/OPTIONS) answer 307 with the
+ *   leader's URL in Location, or 503 naming the leader when its URL is not known yet;
+ * - GET /v1/consensus shows the group as this hub sees it; metrics grey_raft_*;
+ * - optional rotating leadership (consensus.rotateEveryMs).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { MiddlewareHandler } from "hono";
+import { jsonError } from "../api/errors.ts";
+import type { HubService, HubServiceContext } from "../services.ts";
+import { rotateLeadership } from "../../plugins/consensus-raft/driver/rotation.ts";
+import { FEDLOG_DB, RAFT_DB, announceCheckMs } from "./constants.ts";
+import { FederationLog } from "./log.ts";
+import type { FedlogCommand } from "./commands.ts";
+
+export interface FedlogService extends HubService {
+  /** The running log, when consensus is enabled and the service started. */
+  readonly log: FederationLog | undefined;
+  /** True when registry writes must go through the log. */
+  active(): boolean;
+  write(cmd: FedlogCommand): Promise<number>;
+}
+
+const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
+
+export function fedlogService(): FedlogService {
+  let log: FederationLog | undefined;
+  let timers: ReturnType<typeof setInterval>[] = [];
+  let stopRotation: (() => void) | undefined;
+  return {
+    name: "fedlog",
+    get log() {
+      return log;
+    },
+    active: () => log !== undefined,
+    async write(cmd) {
+      if (!log) throw new Error("fedlog service not active");
+      return log.write(cmd);
+    },
+    async start(ctx: HubServiceContext) {
+      const c = ctx.cfg.consensus;
+      if (!c || c.peers.length === 0) return;
+      const l = new FederationLog(
+        { selfPeerId: ctx.hubPeerId, peers: c.peers, raftPath: join(ctx.cfg.dataDir, RAFT_DB), fedlogPath: join(ctx.cfg.dataDir, FEDLOG_DB), tickMs: c.tickMs, electionTicks: c.electionTicks },
+        { node: ctx.node as never, registry: ctx.registry, logger: ctx.logger },
+      );
+      await l.start();
+      log = l;
+      ctx.app.use("*", redirectWritesToLeader(l));
+      ctx.app.get("/v1/consensus", (cx) => {
+        const s = l.driver.status();
+        return cx.json({ member: l.self, role: s.role, term: s.term, leader: l.leaderApi() ?? null, commit: s.commit, applied: l.sm.appliedIndex(), voters: l.driver.membership().voters, hubs: l.sm.hubs() });
+      });
+      const term = ctx.metrics.gauge("grey_raft_term", "Current Raft term of the federation log.");
+      const leader = ctx.metrics.gauge("grey_raft_is_leader", "1 when this hub leads the federation log.");
+      const commit = ctx.metrics.gauge("grey_raft_commit_index", "Commit index of the federation log.");
+      ctx.metrics.collect(() => {
+        const s = l.driver.status();
+        term.set({}, s.term);
+        leader.set({}, l.isLeader() ? 1 : 0);
+        commit.set({}, s.commit);
+      });
+      // Announce our API URL once the API listens (DIR/run.json of this process), and again if the log lost it.
+      const announce = async () => {
+        const api = readOwnApi(ctx.cfg.dataDir);
+        if (!api || l.sm.hub(l.self)?.api === api) return;
+        await l.write({ type: "hub-announced", member: l.self, peerId: ctx.hubPeerId, api, at: ctx.clock.now() }).catch((err) =>
+          ctx.logger.debug("hub announce deferred", { error: (err as Error).message }));
+      };
+      let announcing = false;
+      timers.push(setInterval(() => {
+        if (announcing) return;
+        announcing = true;
+        void announce().finally(() => (announcing = false));
+      }, Math.min(announceCheckMs, 10 * c.tickMs)));
+      if (c.rotateEveryMs) stopRotation = rotateLeadership(l.driver, { everyMs: c.rotateEveryMs, logger: ctx.logger });
+      ctx.logger.info("federation log started", { member: l.self, peers: c.peers.length });
+    },
+    async stop() {
+      stopRotation?.();
+      for (const t of timers) clearInterval(t);
+      timers = [];
+      await log?.stop();
+      log = undefined;
+    },
+  };
+}
+
+function readOwnApi(dataDir: string): string | undefined {
+  const p = join(dataDir, "run.json");
+  if (!existsSync(p)) return undefined;
+  try {
+    const r = JSON.parse(readFileSync(p, "utf8")) as { api?: string; pid?: number };
+    return r.pid === process.pid ? r.api : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Followers send writers to the leader: 307 + Location, or 503 naming the leader (member id) when its URL is unknown. */
+export function redirectWritesToLeader(log: Pick<FederationLog, "isLeader" | "leaderApi">): MiddlewareHandler {
+  return async function redirectWritesToLeader(c, next) {
+    if (SAFE.has(c.req.method) || log.isLeader()) return next();
+    const l = log.leaderApi();
+    if (l?.api) {
+      const u = new URL(c.req.url);
+      c.header("x-grey-leader", l.api);
+      return c.redirect(l.api.replace(/\/$/, "") + u.pathname + u.search, 307);
+    }
+    const res = jsonError(c, 503, "ERR_RAFT_NOT_LEADER", l ? `this hub is a follower; leader is member ${l.member} (its API address is not known yet): retry` : "no leader elected yet: retry");
+    return res;
+  };
+}

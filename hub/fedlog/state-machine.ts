@@ -1,0 +1,190 @@
+/**
+ * The federation log's state machine. Membership commands are applied into
+ * the hub registry (so the API, heartbeats and renewals read one store);
+ * hubs, agreements and task assignments live in DIR/fedlog.db together with
+ * the applied index.
+ *
+ * Exactly-once: fedlog.db records the applied index in the same transaction
+ * as its own tables. Registry writes happen in the registry's own
+ * transaction just before; a crash in between re-applies that one command on
+ * restart, which is harmless because every membership command is
+ * idempotent and carries its own time (re-applying the same join, renewal
+ * or revocation gives the same row).
+ */
+import { Database } from "bun:sqlite";
+import type { CommittedCommand, ReplicatedStateMachine } from "../../plugins/sdk/consensus.ts";
+import { GreyError } from "../../plugins/sdk/errors.ts";
+import type { Logger } from "../../plugins/sdk/plugin.ts";
+import type { AttestationRecord, Member, Registry } from "../registry/index.ts";
+import { decodeCommand, type FedlogCommand } from "./commands.ts";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (id INTEGER PRIMARY KEY CHECK (id = 1), applied INTEGER NOT NULL, skipped INTEGER NOT NULL DEFAULT 0) STRICT;
+CREATE TABLE IF NOT EXISTS hubs (member INTEGER PRIMARY KEY, peer_id TEXT NOT NULL, api TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS agreements (agreement_id TEXT PRIMARY KEY, body TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
+`;
+
+/** What apply returns to the proposer: JSON-safe, so it can travel back to a forwarding hub. */
+export type ApplyResult = { ok: true } | { ok: false; code: string; message: string };
+
+export interface HubRecord {
+  member: number;
+  peerId: string;
+  api: string;
+}
+
+interface Image {
+  members: Member[];
+  hubs: HubRecord[];
+  agreements: { agreementId: string; body: string; at: number }[];
+  tasks: { taskId: string; clusterId: string; at: number }[];
+}
+
+export class FedlogStateMachine implements ReplicatedStateMachine {
+  private readonly db: Database;
+  private applied: number;
+
+  constructor(path: string, private readonly registry: Registry, private readonly logger: Logger) {
+    this.db = new Database(path, { create: true, strict: true });
+    this.db.exec("PRAGMA journal_mode = WAL");
+    this.db.exec("PRAGMA synchronous = FULL");
+    this.db.exec(SCHEMA);
+    this.applied = (this.db.query("SELECT applied FROM meta").get() as { applied: number } | null)?.applied ?? 0;
+  }
+
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  apply(cmd: CommittedCommand): ApplyResult {
+    let decoded: FedlogCommand | undefined;
+    let result: ApplyResult = { ok: true };
+    try {
+      decoded = decodeCommand(cmd.data);
+    } catch (err) {
+      // Deterministic on every replica of this build: skip, count, carry on.
+      this.logger.warn("fedlog entry skipped", { index: cmd.index, error: (err as Error).message });
+      result = { ok: false, code: (err as GreyError).code ?? "ERR_MALFORMED_INPUT", message: (err as Error).message };
+    }
+    if (decoded) {
+      try {
+        this.applyToRegistry(decoded);
+      } catch (err) {
+        if (!(err instanceof GreyError)) throw err;
+        result = { ok: false, code: err.code, message: err.message };
+      }
+    }
+    this.db.transaction(() => {
+      if (decoded && result.ok) this.applyLocal(decoded);
+      this.db.query("INSERT INTO meta (id, applied, skipped) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET applied = ?1, skipped = skipped + ?2")
+        .run(cmd.index, decoded ? 0 : 1);
+    })();
+    this.applied = cmd.index;
+    return result;
+  }
+
+  private applyToRegistry(c: FedlogCommand): void {
+    switch (c.type) {
+      case "member-joined":
+        this.registry.recordJoin({
+          clusterId: c.clusterId, org: c.org, region: c.region, peerId: c.peerId, multiaddrs: c.multiaddrs,
+          certSerial: c.certSerial, certNotAfter: new Date(c.certNotAfter), attestation: c.attestation as unknown as AttestationRecord, now: new Date(c.at),
+        });
+        return;
+      case "member-renewed":
+        this.registry.recordRenewal(c.peerId, c.certSerial, new Date(c.certNotAfter), c.attestation as unknown as AttestationRecord, new Date(c.at));
+        return;
+      case "member-revoked":
+        this.registry.revoke(c.peerId, c.reason, new Date(c.at));
+        return;
+      default:
+        return;
+    }
+  }
+
+  private applyLocal(c: FedlogCommand): void {
+    switch (c.type) {
+      case "hub-announced":
+        this.db.query("INSERT OR REPLACE INTO hubs (member, peer_id, api, at) VALUES (?, ?, ?, ?)").run(c.member, c.peerId, c.api, c.at);
+        return;
+      case "agreement-applied":
+        this.db.query("INSERT OR REPLACE INTO agreements (agreement_id, body, at) VALUES (?, ?, ?)").run(c.agreementId, JSON.stringify(c.body), c.at);
+        return;
+      case "task-assigned":
+        this.db.query("INSERT OR REPLACE INTO tasks (task_id, cluster_id, at) VALUES (?, ?, ?)").run(c.taskId, c.clusterId, c.at);
+        return;
+      default:
+        return;
+    }
+  }
+
+  hub(member: number): HubRecord | undefined {
+    const r = this.db.query("SELECT member, peer_id AS peerId, api FROM hubs WHERE member = ?").get(member) as HubRecord | null;
+    return r ?? undefined;
+  }
+
+  hubs(): HubRecord[] {
+    return this.db.query("SELECT member, peer_id AS peerId, api FROM hubs ORDER BY member").all() as HubRecord[];
+  }
+
+  taskAssignment(taskId: string): string | undefined {
+    return (this.db.query("SELECT cluster_id FROM tasks WHERE task_id = ?").get(taskId) as { cluster_id: string } | null)?.cluster_id;
+  }
+
+  agreement(agreementId: string): unknown {
+    const r = this.db.query("SELECT body FROM agreements WHERE agreement_id = ?").get(agreementId) as { body: string } | null;
+    return r ? JSON.parse(r.body) : undefined;
+  }
+
+  skipped(): number {
+    return (this.db.query("SELECT skipped FROM meta").get() as { skipped: number } | null)?.skipped ?? 0;
+  }
+
+  snapshot(): Uint8Array {
+    const members: Member[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = this.registry.list({ limit: 1000, ...(after ? { after } : {}) });
+      members.push(...page.items);
+      if (!page.next) break;
+      after = page.next;
+    }
+    const image: Image = {
+      members,
+      hubs: this.hubs(),
+      agreements: this.db.query("SELECT agreement_id AS agreementId, body, at FROM agreements ORDER BY agreement_id").all() as Image["agreements"],
+      tasks: this.db.query("SELECT task_id AS taskId, cluster_id AS clusterId, at FROM tasks ORDER BY task_id").all() as Image["tasks"],
+    };
+    return new TextEncoder().encode(JSON.stringify(image));
+  }
+
+  /**
+   * Install an image from the leader. Members are upserted (join, then renewal,
+   * then revocation, as recorded); members absent from the image are kept
+   * (the registry has no delete: a peer id that moved cluster is replaced by its join).
+   */
+  restore(index: number, data: Uint8Array): void {
+    const img = JSON.parse(new TextDecoder().decode(data)) as Image;
+    for (const m of img.members) {
+      this.registry.recordJoin({
+        clusterId: m.clusterId, org: m.org, region: m.region, peerId: m.peerId, multiaddrs: m.multiaddrs,
+        certSerial: m.certSerial, certNotAfter: new Date(m.certNotAfter), attestation: m.attestation, now: new Date(m.joinedAt),
+      });
+      if (m.renewedAt) this.registry.recordRenewal(m.peerId, m.certSerial, new Date(m.certNotAfter), m.attestation, new Date(m.renewedAt));
+      if (m.revoked) this.registry.revoke(m.peerId, m.revoked.reason, new Date(m.revoked.at));
+    }
+    this.db.transaction(() => {
+      this.db.exec("DELETE FROM hubs; DELETE FROM agreements; DELETE FROM tasks;");
+      for (const h of img.hubs) this.db.query("INSERT INTO hubs (member, peer_id, api, at) VALUES (?, ?, ?, 0)").run(h.member, h.peerId, h.api);
+      for (const a of img.agreements) this.db.query("INSERT INTO agreements (agreement_id, body, at) VALUES (?, ?, ?)").run(a.agreementId, a.body, a.at);
+      for (const t of img.tasks) this.db.query("INSERT INTO tasks (task_id, cluster_id, at) VALUES (?, ?, ?)").run(t.taskId, t.clusterId, t.at);
+      this.db.query("INSERT INTO meta (id, applied) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET applied = ?1").run(index);
+    })();
+    this.applied = index;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

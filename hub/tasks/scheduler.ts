@@ -1,0 +1,185 @@
+/**
+ * The hub's task scheduler: one bounded tick at a time it
+ *  1. takes subtasks back from clusters that stopped being healthy (heartbeats:
+ *     registry state, `suspect` after heartbeatMissedSuspect periods) or that
+ *     held them past their deadline, and records a `failover`;
+ *  2. delegates pending subtasks to healthy clusters that satisfy the task's
+ *     placement (fewest in flight first, avoiding clusters that already failed
+ *     the subtask), in batches over attested sessions;
+ *  3. completes tasks whose subtasks are all done (aggregate, or schedule the reducer).
+ * Results arrive through the outbox protocol (outbox.ts), not here.
+ */
+import type { Member, Registry } from "../registry/index.ts";
+import type { AuditLog } from "../audit/index.ts";
+import type { Logger } from "../../plugins/sdk/plugin.ts";
+import type { SubtaskSpec } from "../../plugins/sdk/wire-tasks.ts";
+import { subtasksPerAssignMax } from "../../plugins/sdk/wire-tasks.ts";
+import { aggregate, placementAllows, reducerInput } from "./spec.ts";
+import type { StoredPlan, SubtaskRow, TaskStore } from "./store.ts";
+
+/** Slack on top of a subtask's time limit before the hub takes it back (queueing, delivery). */
+export const assignGraceMs = 20_000;
+/** A cluster that refused or could not be reached is skipped for this long. */
+export const clusterCooldownMs = 1_000;
+/** Assign batches are cut at this many module+input bytes (one sealed frame). */
+export const assignBatchBytesMax = 40 * 1024;
+
+export type Deliver = (member: Member, specs: SubtaskSpec[]) => Promise<{ accepted: string[]; refused: { id: string; reason: string }[] }>;
+
+export interface SchedulerDeps {
+  store: TaskStore;
+  registry: Pick<Registry, "healthy" | "getByPeer" | "stateOf">;
+  audit: Pick<AuditLog, "append">;
+  deliver: Deliver;
+  logger: Logger;
+  clock: { now(): number };
+  onEvent?: (event: "assigned" | "failover" | "completed" | "failed" | "refused") => void;
+}
+
+export function createScheduler(deps: SchedulerDeps) {
+  const { store, registry, clock, logger } = deps;
+  const cooldown = new Map<string, number>();
+  const plans = new Map<string, StoredPlan>();
+  const planOf = (taskId: string): StoredPlan => {
+    let p = plans.get(taskId);
+    if (!p) {
+      p = store.plan(store.task(taskId)!);
+      plans.set(taskId, p);
+    }
+    return p;
+  };
+
+  const failover = (row: SubtaskRow, why: string) => {
+    const plan = planOf(row.task_id);
+    const next = store.release(row.id, plan.maxAttempts, why);
+    if (next === "unchanged") return;
+    deps.onEvent?.("failover");
+    deps.audit.append({ kind: "failover", actor: "hub", subject: row.id, details: { task: row.task_id, from: row.cluster_id, reason: why, next } });
+    logger.warn("subtask taken back", { subtask: row.id, cluster: row.cluster_id, reason: why, next });
+  };
+
+  /** 1. failure detection */
+  const reclaim = (now: Date) => {
+    for (const row of store.byState("assigned")) {
+      const m = row.peer_id ? registry.getByPeer(row.peer_id) : undefined;
+      const state = !m ? "gone" : m.revoked ? "revoked" : registry.stateOf(m, now);
+      if (state !== "healthy") failover(row, `cluster ${row.cluster_id} is ${state}`);
+      else if (now.getTime() - (row.assigned_at ?? 0) > planOf(row.task_id).limits.timeMs + assignGraceMs) failover(row, `no result from ${row.cluster_id} before the deadline`);
+    }
+  };
+
+  /** 2. delegation */
+  const delegate = async (now: Date) => {
+    const pending = store.byState("pending", 2_000);
+    if (!pending.length) return;
+    const healthy = registry.healthy(now, { limit: 1000 }).items.filter((m) => !m.revoked && (cooldown.get(m.clusterId) ?? 0) <= now.getTime());
+    if (!healthy.length) return;
+    const load = new Map<string, number>(healthy.map((m) => [m.clusterId, 0]));
+    for (const a of store.byState("assigned")) if (a.cluster_id && load.has(a.cluster_id)) load.set(a.cluster_id, load.get(a.cluster_id)! + 1);
+    const batches = new Map<string, { member: Member; specs: SubtaskSpec[]; bytes: number }[]>();
+    for (const row of pending) {
+      const plan = planOf(row.task_id);
+      const tried = new Set(JSON.parse(row.history) as string[]);
+      const fits = healthy.filter((m) => placementAllows(plan.placement, m));
+      if (!fits.length) continue;
+      const fresh = fits.filter((m) => !tried.has(m.clusterId));
+      const pick = (fresh.length ? fresh : fits).reduce((a, b) => (load.get(a.clusterId)! <= load.get(b.clusterId)! ? a : b));
+      load.set(pick.clusterId, load.get(pick.clusterId)! + 1);
+      const module = row.kind === "reduce" ? plan.aggregate.module! : plan.module;
+      const spec: SubtaskSpec = {
+        id: row.id, taskId: row.task_id, attempt: row.attempts + 1, executor: "wasm", module, input: row.input, limits: plan.limits,
+        ...(plan.agreementId ? { agreementId: plan.agreementId } : {}),
+      };
+      const list = batches.get(pick.clusterId) ?? [];
+      let last = list[list.length - 1];
+      const size = module.byteLength + row.input.byteLength + 256;
+      if (!last || last.specs.length >= subtasksPerAssignMax || last.bytes + size > assignBatchBytesMax) {
+        last = { member: pick, specs: [], bytes: 0 };
+        list.push(last);
+      }
+      last.specs.push(spec);
+      last.bytes += size;
+      batches.set(pick.clusterId, list);
+    }
+    await Promise.all([...batches.values()].map(async (list) => {
+      for (const b of list) {
+        // Mark first: a result can arrive (outbox) before the assign reply does.
+        store.tx(() => { for (const s of b.specs) store.markAssigned(s.id, b.member.clusterId, b.member.peerId); });
+        try {
+          const r = await deps.deliver(b.member, b.specs);
+          for (const s of b.specs) if (r.accepted.includes(s.id)) deps.onEvent?.("assigned");
+          if (r.refused.length) {
+            cooldown.set(b.member.clusterId, clock.now() + clusterCooldownMs);
+            for (const x of r.refused) {
+              deps.onEvent?.("refused");
+              const row = store.subtask(x.id);
+              if (row) store.tx(() => undoAssign(row, `refused by ${b.member.clusterId}: ${x.reason}`));
+            }
+          }
+          deps.audit.append({ kind: "task-delegation", actor: "hub", subject: `grey://${b.member.org}/${b.member.region}/${b.member.clusterId}`, details: { subtasks: r.accepted } });
+        } catch (err) {
+          cooldown.set(b.member.clusterId, clock.now() + clusterCooldownMs);
+          logger.warn("delegation failed", { cluster: b.member.clusterId, error: (err as Error).message });
+          store.tx(() => { for (const s of b.specs) { const row = store.subtask(s.id); if (row) undoAssign(row, `delivery to ${b.member.clusterId} failed`); } });
+        }
+      }
+    }));
+  };
+
+  /** A delivery that never happened does not count as an attempt. */
+  const undoAssign = (row: SubtaskRow, why: string) => {
+    if (row.state !== "assigned") return;
+    store.db.query("UPDATE subtasks SET state = 'pending', attempts = max(attempts - 1, 0), error = ? WHERE id = ? AND state = 'assigned'").run(why, row.id);
+  };
+
+  /** 3. completion */
+  const complete = () => {
+    const running = store.db.query<{ id: string }, []>("SELECT id FROM tasks WHERE state = 'running'").all();
+    for (const { id } of running) {
+      const subs = store.subtasksOf(id);
+      const failed = subs.find((s) => s.state === "failed");
+      if (failed) {
+        store.finishTask(id, { error: `subtask ${failed.id} failed: ${failed.error}` });
+        deps.onEvent?.("failed");
+        plans.delete(id);
+        continue;
+      }
+      if (subs.some((s) => s.state !== "done")) continue;
+      const plan = planOf(id);
+      const maps = subs.filter((s) => s.kind === "map").map((s) => s.output ?? new Uint8Array());
+      const reduce = subs.find((s) => s.kind === "reduce");
+      try {
+        if (plan.aggregate.kind === "reducer") {
+          if (!reduce) {
+            store.addSubtask(`${id}.r`, id, 0, "reduce", reducerInput(maps));
+            continue;
+          }
+          store.finishTask(id, { result: reduce.output ?? new Uint8Array() });
+        } else {
+          store.finishTask(id, { result: aggregate(plan.aggregate.kind, maps, plan.aggregate.separator) });
+        }
+        deps.onEvent?.("completed");
+      } catch (err) {
+        store.finishTask(id, { error: (err as Error).message });
+        deps.onEvent?.("failed");
+      }
+      plans.delete(id);
+    }
+  };
+
+  let busy = false;
+  return {
+    async tick(): Promise<void> {
+      if (busy) return;
+      busy = true;
+      try {
+        const now = new Date(clock.now());
+        reclaim(now);
+        complete();
+        await delegate(now);
+      } finally {
+        busy = false;
+      }
+    },
+  };
+}

@@ -1,0 +1,201 @@
+/**
+ * Task state in DIR/tasks.db (bun:sqlite, WAL, synchronous=FULL): tasks,
+ * their subtasks (stable ids "<task>.<index>", reducer "<task>.r"), outbox
+ * receipts per agent ((peer, high-water seq): exactly-once with the agent's
+ * at-least-once resend) and the records agents delivered.
+ *
+ * A subtask's first result wins: a late result from a cluster the subtask was
+ * taken away from (failover) is recorded as a duplicate and never counted.
+ */
+import { Database } from "bun:sqlite";
+import { decodeCbor, encodeCbor } from "../../plugins/sdk/codec.ts";
+import type { SubtaskResult } from "../../plugins/sdk/wire-tasks.ts";
+import type { TaskPlan } from "./spec.ts";
+
+export const TASKS_DB = "tasks.db";
+
+export type TaskState = "running" | "done" | "failed";
+export type SubtaskState = "pending" | "assigned" | "done" | "failed";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS tasks (
+  id TEXT PRIMARY KEY, name TEXT, plan BLOB NOT NULL, state TEXT NOT NULL, origin TEXT NOT NULL,
+  created_at INTEGER NOT NULL, finished_at INTEGER, result BLOB, error TEXT
+) STRICT;
+CREATE TABLE IF NOT EXISTS subtasks (
+  id TEXT PRIMARY KEY, task_id TEXT NOT NULL, idx INTEGER NOT NULL, kind TEXT NOT NULL, input BLOB NOT NULL,
+  state TEXT NOT NULL, cluster_id TEXT, peer_id TEXT, attempts INTEGER NOT NULL DEFAULT 0, history TEXT NOT NULL DEFAULT '[]',
+  created_at INTEGER NOT NULL, assigned_at INTEGER, started_at INTEGER, finished_at INTEGER,
+  output BLOB, error TEXT, result_cluster TEXT, cpu_ms REAL, wall_ms REAL, duplicates INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX IF NOT EXISTS subtasks_by_task ON subtasks (task_id, idx);
+CREATE INDEX IF NOT EXISTS subtasks_by_state ON subtasks (state);
+CREATE TABLE IF NOT EXISTS receipts (peer_id TEXT PRIMARY KEY, high_water INTEGER NOT NULL, updated_at INTEGER NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS agent_records (
+  peer_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, at INTEGER NOT NULL, body BLOB NOT NULL,
+  PRIMARY KEY (peer_id, seq)
+) STRICT;
+`;
+
+export interface SubtaskRow {
+  id: string;
+  task_id: string;
+  idx: number;
+  kind: "map" | "reduce";
+  input: Uint8Array;
+  state: SubtaskState;
+  cluster_id: string | null;
+  peer_id: string | null;
+  attempts: number;
+  history: string;
+  created_at: number;
+  assigned_at: number | null;
+  started_at: number | null;
+  finished_at: number | null;
+  output: Uint8Array | null;
+  error: string | null;
+  result_cluster: string | null;
+  cpu_ms: number | null;
+  wall_ms: number | null;
+  duplicates: number;
+}
+
+export interface TaskRow {
+  id: string;
+  name: string | null;
+  plan: Uint8Array;
+  state: TaskState;
+  origin: string;
+  created_at: number;
+  finished_at: number | null;
+  result: Uint8Array | null;
+  error: string | null;
+}
+
+export type StoredPlan = Omit<TaskPlan, "partitions">;
+
+export class TaskStore {
+  private constructor(readonly db: Database, private readonly clock: { now(): number }) {}
+
+  static open(path: string, clock: { now(): number }): TaskStore {
+    const db = new Database(path, { create: true, strict: true });
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = FULL");
+    db.exec("PRAGMA busy_timeout = 5000");
+    db.exec(SCHEMA);
+    return new TaskStore(db, clock);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  createTask(id: string, plan: TaskPlan, origin: string): void {
+    const { partitions, ...stored } = plan;
+    const now = this.clock.now();
+    this.tx(() => {
+      this.db.query("INSERT INTO tasks (id, name, plan, state, origin, created_at) VALUES (?, ?, ?, 'running', ?, ?)")
+        .run(id, plan.name ?? null, encodeCbor(stored), origin, now);
+      partitions.forEach((input, i) => this.addSubtask(`${id}.${i}`, id, i, "map", input));
+    });
+  }
+
+  addSubtask(id: string, taskId: string, idx: number, kind: "map" | "reduce", input: Uint8Array): void {
+    this.db.query("INSERT INTO subtasks (id, task_id, idx, kind, input, state, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (id) DO NOTHING")
+      .run(id, taskId, idx, kind, input, this.clock.now());
+  }
+
+  task(id: string): TaskRow | undefined {
+    return this.db.query<TaskRow, [string]>("SELECT * FROM tasks WHERE id = ?").get(id) ?? undefined;
+  }
+
+  plan(row: TaskRow): StoredPlan {
+    return decodeCbor(row.plan, 1 << 22) as StoredPlan;
+  }
+
+  tasks(limit: number, after?: string): TaskRow[] {
+    return this.db.query<TaskRow, [string, number]>("SELECT * FROM tasks WHERE id > ? ORDER BY id LIMIT ?").all(after ?? "", limit);
+  }
+
+  subtasksOf(taskId: string): SubtaskRow[] {
+    return this.db.query<SubtaskRow, [string]>("SELECT * FROM subtasks WHERE task_id = ? ORDER BY kind, idx").all(taskId);
+  }
+
+  subtask(id: string): SubtaskRow | undefined {
+    return this.db.query<SubtaskRow, [string]>("SELECT * FROM subtasks WHERE id = ?").get(id) ?? undefined;
+  }
+
+  byState(state: SubtaskState, limit = 10_000): SubtaskRow[] {
+    return this.db.query<SubtaskRow, [string, number]>("SELECT * FROM subtasks WHERE state = ? ORDER BY created_at, id LIMIT ?").all(state, limit);
+  }
+
+  markAssigned(id: string, clusterId: string, peerId: string): void {
+    const row = this.subtask(id);
+    if (!row || row.state !== "pending") return;
+    const history = [...(JSON.parse(row.history) as string[]), clusterId];
+    this.db.query("UPDATE subtasks SET state = 'assigned', cluster_id = ?, peer_id = ?, attempts = attempts + 1, history = ?, assigned_at = ? WHERE id = ? AND state = 'pending'")
+      .run(clusterId, peerId, JSON.stringify(history), this.clock.now(), id);
+  }
+
+  /** Take a subtask back from its cluster (failed or refused): pending again, or failed after `maxAttempts`. */
+  release(id: string, maxAttempts: number, why: string): "pending" | "failed" | "unchanged" {
+    const row = this.subtask(id);
+    if (!row || row.state !== "assigned") return "unchanged";
+    const next = row.attempts >= maxAttempts ? "failed" : "pending";
+    this.db.query("UPDATE subtasks SET state = ?, error = ?, finished_at = ? WHERE id = ?")
+      .run(next, why, next === "failed" ? this.clock.now() : null, id);
+    return next;
+  }
+
+  /** Apply one result. First result wins; later ones are counted as duplicates. */
+  applyResult(r: SubtaskResult, clusterId: string, retryable: (reason: string) => boolean, maxAttempts: (taskId: string) => number): "applied" | "duplicate" | "unknown" | "retry" {
+    const row = this.subtask(r.subtaskId);
+    if (!row) return "unknown";
+    if (row.state === "done" || row.state === "failed") {
+      this.db.query("UPDATE subtasks SET duplicates = duplicates + 1 WHERE id = ?").run(row.id);
+      return "duplicate";
+    }
+    if (!r.ok && retryable(r.reason ?? "") && row.attempts < maxAttempts(row.task_id)) {
+      this.db.query("UPDATE subtasks SET state = 'pending', error = ? WHERE id = ?").run(`${r.reason}: ${r.detail ?? ""}`, row.id);
+      return "retry";
+    }
+    this.db.query(
+      "UPDATE subtasks SET state = ?, output = ?, error = ?, result_cluster = ?, started_at = ?, finished_at = ?, cpu_ms = ?, wall_ms = ? WHERE id = ?",
+    ).run(r.ok ? "done" : "failed", r.output ?? null, r.ok ? null : `${r.reason}: ${r.detail ?? ""}`, clusterId, r.startedAt, r.finishedAt, r.cpuMs, r.wallMs, row.id);
+    return "applied";
+  }
+
+  finishTask(id: string, outcome: { result?: Uint8Array; error?: string }): void {
+    this.db.query("UPDATE tasks SET state = ?, result = ?, error = ?, finished_at = ? WHERE id = ? AND state = 'running'")
+      .run(outcome.error ? "failed" : "done", outcome.result ?? null, outcome.error ?? null, this.clock.now(), id);
+  }
+
+  highWater(peerId: string): number {
+    return this.db.query<{ high_water: number }, [string]>("SELECT high_water FROM receipts WHERE peer_id = ?").get(peerId)?.high_water ?? 0;
+  }
+
+  setHighWater(peerId: string, seq: number): void {
+    this.db.query("INSERT INTO receipts (peer_id, high_water, updated_at) VALUES (?, ?, ?) ON CONFLICT (peer_id) DO UPDATE SET high_water = max(high_water, excluded.high_water), updated_at = excluded.updated_at")
+      .run(peerId, seq, this.clock.now());
+  }
+
+  recordAgentRecord(peerId: string, seq: number, kind: string, at: number, body: Uint8Array): boolean {
+    return this.db.query("INSERT INTO agent_records (peer_id, seq, kind, at, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING").run(peerId, seq, kind, at, body).changes === 1;
+  }
+
+  recordCounts(): { peerId: string; kind: string; count: number; highWater: number }[] {
+    return this.db.query<{ peerId: string; kind: string; count: number; highWater: number }, []>(`
+      SELECT r.peer_id AS peerId, r.kind AS kind, count(*) AS count, coalesce(max(x.high_water), 0) AS highWater
+      FROM agent_records r LEFT JOIN receipts x ON x.peer_id = r.peer_id GROUP BY r.peer_id, r.kind ORDER BY r.peer_id, r.kind`).all();
+  }
+
+  /** Raw records of one kind (for views and tests). */
+  records(kind: string, limit = 1000): { peerId: string; seq: number; body: unknown }[] {
+    return this.db.query<{ peer_id: string; seq: number; body: Uint8Array }, [string, number]>("SELECT peer_id, seq, body FROM agent_records WHERE kind = ? ORDER BY peer_id, seq LIMIT ?")
+      .all(kind, limit).map((r) => ({ peerId: r.peer_id, seq: r.seq, body: decodeCbor(r.body, 1 << 20) }));
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Raft over libp2p: one long-lived outbound stream per peer on
+ * /grey/raft/1.0.0 carrying length-prefixed CBOR frames, one way (replies
+ * travel on the peer's own outbound stream). Each peer has a bounded
+ * outbound queue (peerOutboundMessagesMax; full: the oldest heartbeat goes
+ * first). Inbound streams are accepted only from configured peers, and
+ * the sender's Raft id is the one derived from its authenticated libp2p
+ * peer id, so a member cannot speak for another. Frames are size-checked by
+ * the framing, CBOR-decoded here and schema-validated by the driver.
+ */
+import type { Connection, Stream } from "@libp2p/interface";
+import { peerIdFromString } from "@libp2p/peer-id";
+import { lpStream, type LengthPrefixedStream } from "@libp2p/utils";
+import { multiaddr } from "@multiformats/multiaddr";
+import { decodeCbor } from "../../sdk/codec.ts";
+import { MalformedInputError, MessageTooLargeError, UnauthorizedError } from "../../sdk/errors.ts";
+import type { Logger } from "../../sdk/plugin.ts";
+import type { Message, NodeId } from "../core/index.ts";
+import { peerDialTimeoutMs, peerOutboundMessagesMax, peerRedialBackoffMs, raftFrameBytesMax } from "./constants.ts";
+import { OutboundQueue, type RaftTransport } from "./transport.ts";
+import { PROTOCOL_RAFT, encodeRaftMessage } from "./wire.ts";
+
+export interface RaftPeer {
+  peerId: string;
+  /** Where to dial it (optional when the peer is already connected or findable). */
+  multiaddrs: readonly string[];
+}
+
+/** The subset of a libp2p node the transport uses. */
+export interface Libp2pLike {
+  handle(protocol: string, handler: (stream: Stream, connection: Connection) => void | Promise<void>, opts?: { maxInboundStreams?: number }): Promise<void>;
+  unhandle(protocol: string): Promise<void>;
+  dialProtocol(target: never, protocol: string, opts: { signal: AbortSignal }): Promise<Stream>;
+}
+
+export interface Libp2pTransportInit {
+  node: Libp2pLike;
+  peers: ReadonlyMap<NodeId, RaftPeer>;
+  logger: Logger;
+  queueMessagesMax?: number;
+  /** Every refused inbound frame or stream (metrics). */
+  onRejected?: (err: unknown, peer: string) => void;
+}
+
+interface Outbound {
+  id: NodeId;
+  peer: RaftPeer;
+  queue: OutboundQueue<Message>;
+  stream?: Stream;
+  lp?: LengthPrefixedStream<Stream>;
+  pumping: boolean;
+  retryAt: number;
+  retryTimer?: ReturnType<typeof setTimeout>;
+}
+
+export class Libp2pTransport implements RaftTransport {
+  private receive: ((raw: unknown, from: NodeId) => void) | undefined;
+  private readonly out = new Map<NodeId, Outbound>();
+  private readonly byPeer = new Map<string, NodeId>();
+  private readonly inbound = new Set<Stream>();
+  private stopped = false;
+  readonly stats = { sent: 0, received: 0, rejected: 0, dropped: 0, dialFailures: 0 };
+
+  constructor(private readonly init: Libp2pTransportInit) {
+    for (const [id, peer] of init.peers) {
+      this.byPeer.set(peer.peerId, id);
+      this.out.set(id, { id, peer, queue: new OutboundQueue(init.queueMessagesMax ?? peerOutboundMessagesMax), pumping: false, retryAt: 0 });
+    }
+  }
+
+  listen(receive: (raw: unknown, from: NodeId) => void): void {
+    this.receive = receive;
+  }
+
+  async start(): Promise<void> {
+    await this.init.node.handle(PROTOCOL_RAFT, (stream, conn) => this.serve(stream, conn), { maxInboundStreams: 4 * (this.init.peers.size + 1) });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.init.node.unhandle(PROTOCOL_RAFT).catch(() => {});
+    for (const o of this.out.values()) {
+      if (o.retryTimer) clearTimeout(o.retryTimer);
+      o.stream?.abort(new Error("transport stopped"));
+    }
+    for (const s of this.inbound) s.abort(new Error("transport stopped"));
+  }
+
+  send(m: Message): void {
+    const o = this.out.get(m.to);
+    if (!o || this.stopped) return;
+    if (o.queue.push(m)) this.stats.dropped++;
+    void this.pump(o);
+  }
+
+  private async pump(o: Outbound): Promise<void> {
+    if (o.pumping || this.stopped) return;
+    o.pumping = true;
+    try {
+      while (o.queue.length > 0 && !this.stopped) {
+        if (!o.lp) {
+          const wait = o.retryAt - Date.now();
+          if (wait > 0) {
+            o.retryTimer ??= setTimeout(() => {
+              o.retryTimer = undefined;
+              void this.pump(o);
+            }, wait);
+            return;
+          }
+          await this.dial(o);
+        }
+        const frames: Uint8Array[] = [];
+        for (const m of o.queue.drain()) {
+          const f = encodeRaftMessage(m);
+          if (f.byteLength > raftFrameBytesMax) {
+            this.init.logger.warn("raft frame too large: dropped", { type: m.type, bytes: f.byteLength, limit: raftFrameBytesMax });
+            continue;
+          }
+          frames.push(f);
+        }
+        await o.lp!.writeV(frames, { signal: AbortSignal.timeout(peerDialTimeoutMs) });
+        this.stats.sent += frames.length;
+      }
+    } catch (err) {
+      this.stats.dialFailures++;
+      this.init.logger.debug("raft peer unreachable", { peer: o.peer.peerId, error: (err as Error).message });
+      o.stream?.abort(err instanceof Error ? err : new Error(String(err)));
+      o.stream = undefined;
+      o.lp = undefined;
+      o.retryAt = Date.now() + peerRedialBackoffMs;
+    } finally {
+      o.pumping = false;
+    }
+    if (o.queue.length > 0 && !this.stopped && !o.retryTimer) {
+      o.retryTimer = setTimeout(() => {
+        o.retryTimer = undefined;
+        void this.pump(o);
+      }, Math.max(0, o.retryAt - Date.now()));
+    }
+  }
+
+  private async dial(o: Outbound): Promise<void> {
+    const signal = AbortSignal.timeout(peerDialTimeoutMs);
+    const target = o.peer.multiaddrs.length > 0
+      ? o.peer.multiaddrs.map((a) => multiaddr(a.includes("/p2p/") ? a : `${a}/p2p/${o.peer.peerId}`))
+      : peerIdFromString(o.peer.peerId);
+    const stream = await this.init.node.dialProtocol(target as never, PROTOCOL_RAFT, { signal });
+    o.stream = stream;
+    o.lp = lpStream(stream, { maxDataLength: raftFrameBytesMax });
+  }
+
+  private async serve(stream: Stream, conn: Connection): Promise<void> {
+    const remote = conn.remotePeer.toString();
+    const from = this.byPeer.get(remote);
+    if (from === undefined) {
+      this.reject(new UnauthorizedError(`peer ${remote} is not a member of this raft group`), remote);
+      stream.abort(new Error("not a group member"));
+      return;
+    }
+    this.inbound.add(stream);
+    const lp = lpStream(stream, { maxDataLength: raftFrameBytesMax });
+    try {
+      while (!this.stopped) {
+        let frame;
+        try {
+          frame = await lp.read();
+        } catch (err) {
+          const name = (err as Error).name;
+          if (name === "InvalidDataLengthError") this.reject(new MessageTooLargeError(-1, raftFrameBytesMax), remote);
+          else if (name !== "UnexpectedEOFError" && !this.stopped) this.reject(new MalformedInputError(`raft stream read failed: ${(err as Error).message}`), remote);
+          break;
+        }
+        let raw: unknown;
+        try {
+          raw = decodeCbor(frame.subarray(), raftFrameBytesMax);
+        } catch (err) {
+          this.reject(err, remote);
+          continue; // framing is intact: the next frame may be fine
+        }
+        this.stats.received++;
+        this.receive?.(raw, from);
+      }
+    } finally {
+      this.inbound.delete(stream);
+      stream.abort(new Error("raft stream closed"));
+    }
+  }
+
+  private reject(err: unknown, peer: string): void {
+    this.stats.rejected++;
+    this.init.onRejected?.(err, peer);
+    this.init.logger.debug("raft frame rejected", { peer, error: (err as Error).message });
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * High availability with the compiled hub: three hubs of one federation (same
+ * CA) form the federation log's Raft group. An agent joins through one of
+ * them; every hub serves the member. The leader hub is SIGKILLed; another
+ * hub takes over and still serves the member; writes sent to a follower are
+ * redirected to the leader (307 + Location).
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { adminCreds, agentBin, api, createToken, initHub, requireBinaries, run, startAgent, startHub, stopAll, tempDir, waitFor, type Creds, type Daemon, type HubRun } from "./harness.ts";
+
+type Hub = { dir: string; peerId: string; port: number; daemon?: Daemon & { info: HubRun } };
+type Consensus = { member: number; role: string; leader: { member: number; api?: string } | null; hubs: { member: number; api: string }[] };
+const hubs: Hub[] = [];
+let creds: Creds;
+
+beforeAll(async () => {
+  requireBinaries();
+  const base = 20_000 + Math.floor(Math.random() * 30_000);
+  for (let i = 0; i < 3; i++) {
+    const dir = tempDir(`grey-ha-${i}-`);
+    const r = await initHub(dir, i === 0 ? ["--org", "acme"] : ["--federation-from", hubs[0]!.dir, "--name", `hub-${i + 1}`]);
+    const peerId = /hub peer id\s+(\S+)/.exec(r.stdout)![1]!;
+    hubs.push({ dir, peerId, port: base + i });
+  }
+  creds = adminCreds(hubs[0]!.dir);
+  const addr = (h: Hub) => `/ip4/127.0.0.1/tcp/${h.port}/p2p/${h.peerId}`;
+  await Promise.all(hubs.map(async (h) => {
+    const peers = hubs.filter((o) => o !== h).flatMap((o) => ["--raft-peer", addr(o)]);
+    h.daemon = await startHub(h.dir, ["--listen", `/ip4/127.0.0.1/tcp/${h.port}`, "--heartbeat-interval", "500ms", ...peers]);
+  }));
+});
+
+afterAll(stopAll);
+
+async function consensus(h: Hub): Promise<Consensus | undefined> {
+  const r = await api(h.daemon!.info.api, "/v1/consensus", creds);
+  return r.status === 200 ? (r.body as Consensus) : undefined;
+}
+
+/** Waits until every live hub agrees on one leader whose API address is in the log. */
+async function agreedLeader(live: Hub[]): Promise<Hub> {
+  return waitFor("one leader known to every hub", async () => {
+    const views = await Promise.all(live.map(consensus));
+    const l = views[0]?.leader;
+    if (!l?.api || !views.every((v) => v?.leader?.member === l.member && v.leader.api === l.api && v.hubs.length === 3)) return undefined;
+    return live.find((h) => h.daemon!.info.api === l.api);
+  }, 30_000, 200);
+}
+
+const clusterIds = async (h: Hub) => ((await api(h.daemon!.info.api, "/v1/clusters", creds)).body as { items?: { clusterId: string }[] }).items?.map((m) => m.clusterId) ?? [];
+
+test("a member joined through any hub is served by every hub; after the leader is killed another hub serves it and redirects writes", async () => {
+  const leader = await agreedLeader(hubs);
+  // join through a hub that is NOT the leader, so the write is forwarded
+  const via = hubs.find((h) => h !== leader)!;
+  const agentDir = tempDir("grey-ha-agent-");
+  const token = await createToken(via.dir, "edge-ha", "acme", "eu-west");
+  const j = await run(agentBin, ["join", token, "--data-dir", agentDir]);
+  expect(j.stderr).toBe("");
+  expect(j.exitCode).toBe(0);
+  startAgent(agentDir, [], true);
+  for (const h of hubs) await waitFor(`member on ${h.dir}`, async () => (await clusterIds(h)).includes("edge-ha"), 15_000);
+
+  // kill -9 the leader: one election later another hub leads and serves the member
+  const killedAt = Date.now();
+  await leader.daemon!.stop("SIGKILL");
+  const live = hubs.filter((h) => h !== leader);
+  const next = await agreedLeader(live);
+  const failoverMs = Date.now() - killedAt;
+  console.log(`ha: leader killed, new leader agreed after ${failoverMs} ms`);
+  expect(next).not.toBe(leader);
+  for (const h of live) expect(await clusterIds(h)).toContain("edge-ha");
+
+  // a write sent to the follower is redirected to the leader's API
+  const follower = live.find((h) => h !== next)!;
+  const res = await fetch(follower.daemon!.info.api + "/v1/agreements", {
+    method: "POST", redirect: "manual", body: "{}", headers: { "content-type": "application/json" },
+    tls: { ca: creds.ca, cert: creds.cert, key: creds.key },
+  } as RequestInit);
+  expect(res.status).toBe(307);
+  expect(res.headers.get("location")).toBe(next.daemon!.info.api + "/v1/agreements");
+  // and the leader accepts writes through the log (a join forwarded from the follower)
+  const token2 = await createToken(follower.dir, "edge-ha-2", "acme", "us-east");
+  const j2 = await run(agentBin, ["join", token2, "--data-dir", tempDir("grey-ha-agent-")]);
+  expect(j2.exitCode).toBe(0);
+  for (const h of live) await waitFor(`second member on ${h.dir}`, async () => (await clusterIds(h)).includes("edge-ha-2"), 15_000);
+}, 90_000);
