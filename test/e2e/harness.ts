@@ -143,6 +143,7 @@ export function agentStatus(dir: string): AgentStatus | undefined {
 export interface AgentStatus {
   pid: number;
   peerId: string;
+  multiaddrs: string[];
   clusterId: string;
   hub: { peerId: string; reachable: boolean; lastAckAt: string | null };
   heartbeatsSent: number;

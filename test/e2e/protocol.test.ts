@@ -4,7 +4,10 @@
  * heartbeats from non-members. Each gets an error reply or a reset, and the
  * hub keeps serving a real agent throughout.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { pemToDer } from "../../plugins/sdk/identity.ts";
 import { generateKeyPair } from "@libp2p/crypto/keys";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { lpStream } from "@libp2p/utils";
@@ -12,7 +15,7 @@ import { multiaddr } from "@multiformats/multiaddr";
 import { createMeshNode, type MeshNode } from "../../plugins/mesh-libp2p/node.ts";
 import { decodeCbor, encodeCbor } from "../../plugins/sdk/codec.ts";
 import { wireMessageBytesMax } from "../../plugins/sdk/limits.ts";
-import { PROTOCOL_HEARTBEAT, PROTOCOL_JOIN, PROTOCOL_RENEW } from "../../plugins/sdk/wire.ts";
+import { PROTOCOL_HEARTBEAT, PROTOCOL_JOIN, PROTOCOL_PEER, PROTOCOL_RENEW } from "../../plugins/sdk/wire.ts";
 import {
   adminCreds, agentBin, agentStatus, api, createToken, initHub, requireBinaries, run, startAgent, startHub, stopAll,
   tempDir, waitFor, type Daemon, type HubRun,
@@ -107,4 +110,37 @@ test("a flood of bad streams does not disturb the member or the API", async () =
   const r = await api(hub.info.api, "/v1/clusters/steady", adminCreds(hubDir));
   expect(r.body).toMatchObject({ state: "healthy" });
   expect(hub.proc.exitCode).toBeNull();
+});
+
+describe("direct peer sessions check the other side's certificate and peer id", () => {
+  async function hello(cert: Uint8Array) {
+    const st = agentStatus(agentDir)!;
+    const agentPeer = peerIdFromString(st.peerId);
+    await client.dial(multiaddr(`${st.multiaddrs[0]!.replace(/\/p2p\/.*/, "")}/p2p/${st.peerId}`));
+    const stream = await client.dialProtocol(agentPeer, PROTOCOL_PEER, { signal: AbortSignal.timeout(5000) });
+    const lp = lpStream(stream, { maxDataLength: wireMessageBytesMax });
+    try {
+      await lp.write(encodeCbor({ v: 1, type: "peer-hello", cert }));
+      return decodeCbor((await lp.read({ signal: AbortSignal.timeout(5000) })).subarray()) as Record<string, unknown>;
+    } finally {
+      stream.abort(new Error("done"));
+    }
+  }
+
+  test("a stolen member certificate (bound to another peer id) is refused", async () => {
+    const stolen = pemToDer(readFileSync(join(agentDir, "tls", "cert.pem"), "utf8"));
+    const r = await hello(stolen);
+    expect(r).toMatchObject({ type: "error", code: "ERR_UNAUTHORIZED" });
+    expect(String(r.message)).toMatch(/does not bind the connected peer id/);
+  });
+
+  test("a certificate from another federation, and a non-member certificate, are refused", async () => {
+    const other = tempDir("grey-other-");
+    await initHub(other);
+    const foreign = pemToDer(readFileSync(join(other, "admin", "cert.pem"), "utf8"));
+    expect(await hello(foreign)).toMatchObject({ type: "error", code: "ERR_UNAUTHORIZED" });
+    const hubCert = pemToDer(readFileSync(join(hubDir, "tls", "hub.pem"), "utf8"));
+    expect(await hello(hubCert)).toMatchObject({ type: "error", code: "ERR_UNAUTHORIZED" });
+    expect(await hello(new Uint8Array([1, 2, 3]))).toMatchObject({ type: "error" });
+  });
 });
