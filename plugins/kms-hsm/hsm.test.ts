@@ -1,0 +1,14 @@
+import { describe } from "bun:test";
+import { kmsCompliance } from "../sdk/compliance/kms.ts";
+import { softhsmAvailable, softhsmToken } from "../connector-onprem/testing.ts";
+import { hsmKms } from "./index.ts";
+
+const components = { logger: { debug() {}, info() {}, warn() {}, error() {} }, clock: { now: () => Date.now() }, fetch };
+
+describe.if(softhsmAvailable())("kms-hsm on SoftHSM", () => {
+  kmsCompliance("kms-hsm", async () => ({
+    kms: hsmKms({ pkcs11: softhsmToken(), label: `grey-kek-${crypto.randomUUID().slice(0, 8)}` })(components),
+    unreachable: hsmKms({ pkcs11: { ...softhsmToken(), module: "/nonexistent/libpkcs11.so" }, label: "x" })(components),
+    stop: () => {},
+  }));
+});
