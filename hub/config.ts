@@ -31,6 +31,16 @@ const HubFile = z.object({
   streamRateLimit: z.object({ perSecond: z.number().positive().max(1e6), burst: z.number().int().positive().max(1e6) }).default({ perSecond: 20, burst: 40 }),
   /** Per-client API rate limit (token bucket). */
   apiRateLimit: z.object({ perSecond: z.number().positive().max(1e6), burst: z.number().int().positive().max(1e6) }).default({ perSecond: 50, burst: 100 }),
+  /**
+   * What each provider organisation offers to OTHER organisations' tasks in total
+   * (cpu like "8 cores"/"500m", memory like "16 GiB"), checked by the scheduler
+   * with every agreement's admission (hub/tasks/sharing.ts). An org or resource
+   * left out is unbounded: only the agreements' limits apply.
+   */
+  sharedCapacity: z.record(
+    z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+    z.strictObject({ cpu: z.union([z.string(), z.number()]).optional(), memory: z.union([z.string(), z.number()]).optional() }),
+  ).default({}),
   /** The federation log (hub/fedlog): the other hubs of the Raft group, as multiaddrs ending in /p2p/PEER_ID. Absent or empty: no consensus. */
   consensus: z.object({
     peers: z.array(z.string().min(1).max(512)).max(15),

@@ -76,7 +76,9 @@ export function tasksAgentService(init: { concurrency?: number } = {}): AgentSer
         }
         if (stopping.signal.aborted) return; // not committed: re-run after restart
         const finishedAt = clock.now();
-        const usage = r.usage ?? { cpuMs: 0, wallMs: finishedAt - startedAt };
+        const usage: { cpuMs: number; wallMs: number; maxRssBytes?: number } = r.usage ?? { cpuMs: 0, wallMs: finishedAt - startedAt };
+        // Memory is metered as peak resident set (or the limit reserved, when the executor cannot measure) x wall time.
+        const memoryByteSeconds = Math.round(((usage.maxRssBytes ?? spec.limits.memoryBytes) * usage.wallMs) / 1000);
         const result: SubtaskResult = {
           subtaskId: spec.id, taskId: spec.taskId, attempt: spec.attempt, ok: r.ok,
           ...(r.ok ? { output: r.output } : { reason: r.reason, detail: r.detail.slice(0, 1000) }),
@@ -85,7 +87,7 @@ export function tasksAgentService(init: { concurrency?: number } = {}): AgentSer
         const records: OutboxRecord[] = [
           { kind: "usage", body: {
             id: `${spec.id}#${spec.attempt}@${ctx.peerId}`, agreementId: spec.agreementId ?? "unmetered", subtaskId: spec.id, at: finishedAt,
-            cpuMilliCoreSeconds: Math.round(usage.cpuMs), memoryByteSeconds: 0, transferBytes: spec.input.byteLength + (r.ok ? r.output.byteLength : 0),
+            cpuMilliCoreSeconds: Math.round(usage.cpuMs), memoryByteSeconds, transferBytes: spec.input.byteLength + (r.ok ? r.output.byteLength : 0),
           } },
           { kind: "audit", body: { event: "subtask-executed", subject: spec.id, details: { origin, ok: r.ok, attempt: spec.attempt } } },
         ];

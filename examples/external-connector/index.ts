@@ -44,12 +44,14 @@ export function exampleConnector(init: ExampleInit = {}) {
     return {
       name: NAME, kind: "connector", apiVersion: host.apiVersion, platform: "example", credentialTypes: [CREDENTIAL],
 
-      async authenticate(binding: EvidenceBinding): Promise<Credential> {
+      async authenticate(binding: EvidenceBinding, options?: { signal?: AbortSignal }): Promise<Credential> {
+        options?.signal?.throwIfAborted();
         const tag = await mac(secret, host.binding.digest256(binding));
         return { type: CREDENTIAL, data: host.cbor.encode({ peer: binding.peerId, tag }) };
       },
 
       async verifyCredential(credential: Credential, binding: EvidenceBinding): Promise<IdentityResult> {
+        if (credential.type !== CREDENTIAL) return fail("type", `not an ${CREDENTIAL} credential`);
         let body: { peer?: unknown; tag?: unknown };
         try {
           body = host.cbor.decode(credential.data, 4096) as typeof body;
@@ -57,9 +59,10 @@ export function exampleConnector(init: ExampleInit = {}) {
           return fail("structure", (err as Error).message);
         }
         if (typeof body?.peer !== "string" || !(body.tag instanceof Uint8Array)) return fail("structure", "expected { peer, tag }");
+        if (body.peer !== binding.peerId) return fail("peer", "credential names another peer");
         const expected = await mac(secret, host.binding.digest256(binding));
         if (!equal(body.tag, expected)) return fail("signature", "HMAC does not match this binding (forged, replayed or another key)");
-        return { format: CREDENTIAL, ok: true, checks: [{ name: "structure", ok: true }, { name: "signature", ok: true }], claims: { platform: "example", fresh: true }, principal: `example:${body.peer}` };
+        return { format: CREDENTIAL, ok: true, checks: [{ name: "structure", ok: true }, { name: "peer", ok: true }, { name: "signature", ok: true }], claims: { platform: "example", fresh: true }, principal: `example:${body.peer}` };
       },
 
       async network() {

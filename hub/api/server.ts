@@ -68,7 +68,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     const incoming = (env as { incoming: IncomingMessage }).incoming;
     const peer = await peerAuth(incoming.socket as TLSSocket);
     return opts.app.fetch(request, { ...env, peer });
-  });
+    // Keep Bun's own Request/Response: overriding the globals (the default) breaks every
+    // Bun.serve and fetch user in the process that builds a Response after this point.
+  }, { overrideGlobalObjects: false });
 
   const http = createHttpServer({ keepAliveTimeout: apiKeepAliveTimeoutMs, requestTimeout: apiRequestTimeoutMs }, listener);
   const tls = createTlsServer({

@@ -4,11 +4,13 @@
  * at-least-once there + idempotent here = exactly once). Results, records and
  * the new mark commit in one tasks.db transaction. Usage goes to the usage
  * meter afterwards (idempotent by record id, so a crash in between only
- * means the resend records it). The hub's signed audit log mirrors agent audit
+ * means the resend records it) under the agreement the hub knows the subtask
+ * ran under (`meteredUsage`), whatever the agent claims. The hub's signed audit log mirrors agent audit
  * records after commit (at most once there; tasks.db holds each exactly once).
  */
 import { decodeCbor } from "../../plugins/sdk/codec.ts";
 import { AuditBody, SubtaskResult, UsageBody, type OutboxEntry } from "../../plugins/sdk/wire-tasks.ts";
+import { agreementId } from "../agreements/store.ts";
 import type { UsageRecord } from "../billing/meter.ts";
 import type { TaskStore } from "./store.ts";
 
@@ -59,4 +61,21 @@ export function applyOutbox(store: TaskStore, peerId: string, clusterId: string,
     out.highWater = hw;
   });
   return out;
+}
+
+/**
+ * The usage record to meter for an agent's usage report, or undefined when
+ * it is not billable. A subtask that ran on a cluster of another org than the
+ * task's consumer is metered under the agreement provider -> consumer (the one
+ * the scheduler admitted it under: the pair decides it, the agent's claim does
+ * not); same-org work only under an agreement the task named. Deterministic,
+ * so a replayed report yields the same record (the meter counts it once).
+ */
+export function meteredUsage(store: TaskStore, usage: UsageRecord, providerOrg: string, hubOrg: string): UsageRecord | undefined {
+  const sub = store.subtask(usage.subtaskId);
+  const task = sub && store.task(sub.task_id);
+  if (!task) return undefined;
+  const consumer = task.consumer ?? hubOrg;
+  const under = providerOrg !== consumer ? agreementId(providerOrg, consumer) : store.plan(task).agreementId;
+  return under ? { ...usage, agreementId: under } : undefined;
 }

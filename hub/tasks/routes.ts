@@ -45,21 +45,27 @@ export function subtaskView(s: SubtaskRow) {
     ...(s.state === "done" ? { resultCluster: s.result_cluster, result: { text: text(s.output), base64: Buffer.from(s.output ?? []).toString("base64") } } : {}),
     ...(s.error ? { error: s.error } : {}),
     ...(s.duplicates ? { duplicateResults: s.duplicates } : {}),
+    ...(s.agreement_id ? { agreement: s.agreement_id, provider: s.provider_org } : {}),
+    ...(s.state === "pending" && s.held ? { held: s.held } : {}),
+    ...(s.preemptions ? { preemptions: s.preemptions } : {}),
   };
 }
 
 export function taskView(t: TaskRow, subs?: SubtaskRow[]) {
   const counts: Record<string, number> = {};
   for (const s of subs ?? []) counts[s.state] = (counts[s.state] ?? 0) + 1;
+  const held = subs?.find((s) => s.state === "pending" && s.held);
   return {
     id: t.id,
     ...(t.name ? { name: t.name } : {}),
     state: t.state,
     origin: t.origin,
+    ...(t.consumer ? { consumer: t.consumer } : {}),
     createdAt: iso(t.created_at),
     finishedAt: iso(t.finished_at),
     ...(t.result ? { result: { text: text(t.result), base64: Buffer.from(t.result).toString("base64") } } : {}),
     ...(t.error ? { error: t.error } : {}),
+    ...(held ? { held: `${held.id}: ${held.held}` } : {}),
     ...(subs ? { progress: counts, subtasks: subs.map(subtaskView) } : {}),
   };
 }
@@ -82,7 +88,8 @@ export function taskRoutes(deps: TaskRoutesDeps) {
       }
       const plan = planTask(body);
       const id = deps.newId();
-      store.createTask(id, plan, `api:${c.var.identity?.name ?? c.var.identity?.cluster ?? "client"}`);
+      // The submitter's org is the consumer when a subtask is placed on another org's cluster (sharing.ts).
+      store.createTask(id, plan, `api:${c.var.identity?.name ?? c.var.identity?.cluster ?? "client"}`, c.var.identity?.org);
       deps.onSubmitted(id);
       return c.json({ id, state: "running", subtasks: plan.partitions.length }, 201);
     })

@@ -5,17 +5,25 @@
  *     held them past their deadline, and records a `failover`;
  *  2. delegates pending subtasks to healthy clusters that satisfy the task's
  *     placement (fewest in flight first, avoiding clusters that already failed
- *     the subtask), in batches over attested sessions;
+ *     the subtask), in batches over attested sessions. A cluster of another
+ *     organisation than the task's submitter takes the subtask only under an
+ *     agreement that admits it (sharing.ts); admission may preempt lower-priority
+ *     cross-org work (requeued, audited as `preemption`). A subtask no cluster
+ *     admits stays pending with the reasons in `held`; one whose only candidates
+ *     are other orgs with no agreement is refused (failed, with the reason);
  *  3. completes tasks whose subtasks are all done (aggregate, or schedule the reducer).
  * Results arrive through the outbox protocol (outbox.ts), not here.
  */
+import type { Agreement } from "../agreements/store.ts";
+import type { Demand, RunningSubtask } from "../agreements/admission.ts";
 import type { Member, Registry } from "../registry/index.ts";
 import type { AuditLog } from "../audit/index.ts";
 import type { Logger } from "../../plugins/sdk/plugin.ts";
 import type { SubtaskSpec } from "../../plugins/sdk/wire-tasks.ts";
 import { subtasksPerAssignMax } from "../../plugins/sdk/wire-tasks.ts";
 import { aggregate, placementAllows, reducerInput } from "./spec.ts";
-import type { StoredPlan, SubtaskRow, TaskStore } from "./store.ts";
+import { placeAcross, runningEntry } from "./sharing.ts";
+import type { CrossOrgAdmission, StoredPlan, SubtaskRow, TaskStore } from "./store.ts";
 
 /** Slack on top of a subtask's time limit before the hub takes it back (queueing, delivery). */
 export const assignGraceMs = 20_000;
@@ -26,14 +34,28 @@ export const assignBatchBytesMax = 40 * 1024;
 
 export type Deliver = (member: Member, specs: SubtaskSpec[]) => Promise<{ accepted: string[]; refused: { id: string; reason: string }[] }>;
 
+/** Longest `held` reason stored on a subtask. Longer: cut, ending in "...". */
+export const heldReasonCharsMax = 1_000;
+
+export interface SharingDeps {
+  /** The hub's organisation: the consumer of tasks with no recorded submitter org. */
+  hubOrg: string;
+  /** The agreement provider -> consumer, if any. */
+  agreementFor(provider: string, consumer: string): Agreement | null;
+  /** What `org` offers to other orgs' work in total. */
+  capacityOf(org: string): Demand;
+}
+
 export interface SchedulerDeps {
   store: TaskStore;
-  registry: Pick<Registry, "healthy" | "getByPeer" | "stateOf">;
+  registry: Pick<Registry, "healthy" | "getByPeer" | "stateOf"> & Partial<Pick<Registry, "list">>;
+  /** Agreement enforcement for cross-org placement. Absent: every cluster may take every task. */
+  sharing?: SharingDeps;
   audit: Pick<AuditLog, "append">;
   deliver: Deliver;
   logger: Logger;
   clock: { now(): number };
-  onEvent?: (event: "assigned" | "failover" | "completed" | "failed" | "refused") => void;
+  onEvent?: (event: "assigned" | "failover" | "completed" | "failed" | "refused" | "preempted" | "held") => void;
 }
 
 export function createScheduler(deps: SchedulerDeps) {
@@ -68,6 +90,53 @@ export function createScheduler(deps: SchedulerDeps) {
     }
   };
 
+  const consumers = new Map<string, string>();
+  const consumerOf = (taskId: string): string => {
+    let c = consumers.get(taskId);
+    if (c === undefined) {
+      c = store.task(taskId)?.consumer ?? deps.sharing?.hubOrg ?? "";
+      consumers.set(taskId, c);
+    }
+    return c;
+  };
+
+  /** Does any registered (not revoked) cluster of `org` satisfy the placement? Then the task may wait for it. */
+  const ownOrgCouldRun = (org: string, plan: StoredPlan, healthy: Member[]) => {
+    const members = registry.list ? registry.list({ limit: 1000 }).items : healthy;
+    return members.some((m) => !m.revoked && m.org === org && placementAllows(plan.placement, m));
+  };
+
+  /** Cross-org admission state for one tick: agreements looked up once, running sets updated as the tick decides. */
+  const sharingTick = (sharing: SharingDeps) => {
+    const agreements = new Map<string, Agreement | null>();
+    const running = new Map<string, RunningSubtask[]>();
+    const runningOf = (org: string) => {
+      let r = running.get(org);
+      if (!r) running.set(org, (r = store.runningOn(org).map(runningEntry)));
+      return r;
+    };
+    return {
+      agreementFor(provider: string, consumer: string) {
+        const k = `${provider}/${consumer}`;
+        if (!agreements.has(k)) agreements.set(k, sharing.agreementFor(provider, consumer));
+        return agreements.get(k)!;
+      },
+      runningOf,
+    };
+  };
+
+  const preempt = (victim: RunningSubtask, provider: string, by: SubtaskRow, crossOrg: CrossOrgAdmission) => {
+    const row = store.subtask(victim.subtaskId);
+    const why = `preempted on ${provider} by ${by.id} (priority ${crossOrg.priority} over ${victim.priority})`;
+    if (!row || !store.preempt(victim.subtaskId, why)) return;
+    deps.onEvent?.("preempted");
+    deps.audit.append({
+      kind: "preemption", actor: "hub", subject: victim.subtaskId,
+      details: { task: row.task_id, cluster: row.cluster_id, provider, agreement: victim.agreementId, priority: victim.priority, by: by.id, byAgreement: crossOrg.agreementId, byPriority: crossOrg.priority, next: "pending" },
+    });
+    logger.info("subtask preempted", { subtask: victim.subtaskId, cluster: row.cluster_id, by: by.id });
+  };
+
   /** 2. delegation */
   const delegate = async (now: Date) => {
     const pending = store.byState("pending", 2_000);
@@ -77,18 +146,66 @@ export function createScheduler(deps: SchedulerDeps) {
     const load = new Map<string, number>(healthy.map((m) => [m.clusterId, 0]));
     for (const a of store.byState("assigned")) if (a.cluster_id && load.has(a.cluster_id)) load.set(a.cluster_id, load.get(a.cluster_id)! + 1);
     const batches = new Map<string, { member: Member; specs: SubtaskSpec[]; bytes: number }[]>();
+    const admitted = new Map<string, CrossOrgAdmission>();
+    const tickSharing = deps.sharing && sharingTick(deps.sharing);
+    let seq = now.getTime();
     for (const row of pending) {
       const plan = planOf(row.task_id);
       const tried = new Set(JSON.parse(row.history) as string[]);
       const fits = healthy.filter((m) => placementAllows(plan.placement, m));
       if (!fits.length) continue;
-      const fresh = fits.filter((m) => !tried.has(m.clusterId));
-      const pick = (fresh.length ? fresh : fits).reduce((a, b) => (load.get(a.clusterId)! <= load.get(b.clusterId)! ? a : b));
+      const byLoad = (a: Member, b: Member) => load.get(a.clusterId)! - load.get(b.clusterId)!;
+      // Fewest in flight first, clusters that did not fail this subtask before the others.
+      const order = [...fits.filter((m) => !tried.has(m.clusterId)).sort(byLoad), ...fits.filter((m) => tried.has(m.clusterId)).sort(byLoad)];
+      let pick: Member | undefined;
+      let crossOrg: CrossOrgAdmission | undefined;
+      if (!deps.sharing || !tickSharing) pick = order[0];
+      else {
+        const consumer = consumerOf(row.task_id);
+        const refusals = new Map<string, boolean>();
+        for (const m of order) {
+          const running = tickSharing.runningOf(m.org);
+          const d = placeAcross(
+            { consumer, provider: m.org, subtaskId: row.id, limits: plan.limits, seq: ++seq },
+            m.org === consumer ? null : tickSharing.agreementFor(m.org, consumer),
+            deps.sharing.capacityOf(m.org), running,
+          );
+          if (!d.ok) {
+            refusals.set(d.reason, d.noAgreement);
+            continue;
+          }
+          pick = m;
+          crossOrg = d.crossOrg;
+          if (crossOrg) {
+            for (const v of d.preempt) {
+              preempt(v, m.org, row, crossOrg);
+              running.splice(running.findIndex((r) => r.subtaskId === v.subtaskId), 1);
+            }
+            running.push({ subtaskId: row.id, agreementId: crossOrg.agreementId, demand: crossOrg.demand, priority: crossOrg.priority, preemptible: crossOrg.preemptible, startedSeq: seq });
+            admitted.set(row.id, crossOrg);
+          }
+          break;
+        }
+        if (!pick) {
+          const reasons = [...refusals.keys()];
+          if ([...refusals.values()].every(Boolean) && !ownOrgCouldRun(consumer, plan, healthy)) {
+            store.refuse(row.id, `refused: ${reasons.join("; ")}`.slice(0, heldReasonCharsMax));
+            deps.onEvent?.("refused");
+          } else {
+            const text = `waiting for an agreement to admit it: ${reasons.join("; ")}`;
+            store.hold(row.id, text.length > heldReasonCharsMax ? `${text.slice(0, heldReasonCharsMax - 3)}...` : text);
+            deps.onEvent?.("held");
+          }
+          continue;
+        }
+      }
+      if (!pick) continue;
       load.set(pick.clusterId, load.get(pick.clusterId)! + 1);
       const module = row.kind === "reduce" ? plan.aggregate.module! : plan.module;
+      const agreementId = crossOrg?.agreementId ?? plan.agreementId;
       const spec: SubtaskSpec = {
         id: row.id, taskId: row.task_id, attempt: row.attempts + 1, executor: "wasm", module, input: row.input, limits: plan.limits,
-        ...(plan.agreementId ? { agreementId: plan.agreementId } : {}),
+        ...(agreementId ? { agreementId } : {}),
       };
       const list = batches.get(pick.clusterId) ?? [];
       let last = list[list.length - 1];
@@ -104,7 +221,7 @@ export function createScheduler(deps: SchedulerDeps) {
     await Promise.all([...batches.values()].map(async (list) => {
       for (const b of list) {
         // Mark first: a result can arrive (outbox) before the assign reply does.
-        store.tx(() => { for (const s of b.specs) store.markAssigned(s.id, b.member.clusterId, b.member.peerId); });
+        store.tx(() => { for (const s of b.specs) store.markAssigned(s.id, b.member.clusterId, b.member.peerId, admitted.get(s.id)); });
         try {
           const r = await deps.deliver(b.member, b.specs);
           for (const s of b.specs) if (r.accepted.includes(s.id)) deps.onEvent?.("assigned");

@@ -17,14 +17,16 @@ import { pemToDer, type FederationIdentity } from "../../plugins/sdk/identity.ts
 import { inboundStreamsPerProtocolMax } from "../../plugins/sdk/limits.ts";
 import { attestationDigest, ZERO_DIGEST, type LocalParty, type SessionHello } from "../../plugins/sdk/session.ts";
 import { AckMsg, AssignReply, PROTOCOL_OUTBOX, PROTOCOL_TASK, PushMsg, type SubtaskSpec } from "../../plugins/sdk/wire-tasks.ts";
+import { agreementId, AgreementStore } from "../agreements/store.ts";
 import { AGREEMENTS_DB } from "../agreements/service.ts";
 import { UsageMeter } from "../billing/meter.ts";
 import { caPaths } from "../ca/layout.ts";
 import type { Member } from "../registry/index.ts";
 import type { HubService, HubServiceContext } from "../services.ts";
-import { applyOutbox } from "./outbox.ts";
+import { applyOutbox, meteredUsage } from "./outbox.ts";
 import { taskRoutes } from "./routes.ts";
 import { createScheduler } from "./scheduler.ts";
+import { capacityUnbounded, resolveSharedCapacity } from "./sharing.ts";
 import { TaskStore, TASKS_DB } from "./store.ts";
 
 /** Scheduler period: bounds failover reaction on top of heartbeat-based detection. */
@@ -35,6 +37,7 @@ const same = (a: Uint8Array, b: Uint8Array) => a.byteLength === b.byteLength && 
 export function tasksService(): HubService & { store?: TaskStore } {
   let store: TaskStore | undefined;
   let meter: UsageMeter | undefined;
+  let agreements: AgreementStore | undefined;
   let timer: ReturnType<typeof setInterval> | undefined;
   const stopping = new AbortController();
   return {
@@ -42,7 +45,11 @@ export function tasksService(): HubService & { store?: TaskStore } {
     async start(ctx: HubServiceContext) {
       const { registry, clock, logger, metrics, node, ca } = ctx;
       store = TaskStore.open(join(ctx.cfg.dataDir, TASKS_DB), clock);
+      const capacity = resolveSharedCapacity(ctx.cfg.sharedCapacity ?? {});
       meter = UsageMeter.open(join(ctx.cfg.dataDir, AGREEMENTS_DB));
+      // Read here (admission); applied through /v1/agreements by the agreements service.
+      agreements = AgreementStore.open(join(ctx.cfg.dataDir, AGREEMENTS_DB));
+      const agreementStore = agreements;
       this.store = store;
       const key = await loadOrCreateNodeKey(ctx.cfg.dataDir);
       const local: LocalParty = {
@@ -83,6 +90,11 @@ export function tasksService(): HubService & { store?: TaskStore } {
 
       const scheduler = createScheduler({
         store, registry, audit: ctx.audit, deliver, logger, clock, onEvent: (event) => events.inc({ event }),
+        sharing: {
+          hubOrg: ctx.cfg.org,
+          agreementFor: (provider, consumer) => agreementStore.getAgreement(agreementId(provider, consumer)),
+          capacityOf: (org) => capacity.get(org) ?? capacityUnbounded,
+        },
       });
       const tick = () => void scheduler.tick().catch((err) => logger.error("scheduler tick failed", { error: (err as Error).message }));
       timer = setInterval(tick, schedulerTickMs);
@@ -102,7 +114,9 @@ export function tasksService(): HubService & { store?: TaskStore } {
           const r = applyOutbox(store!, peer, member!.clusterId, push.entries);
           records.inc({ result: "applied" }, r.applied);
           records.inc({ result: "duplicate" }, r.skipped);
-          for (const u of r.usage) {
+          for (const reported of r.usage) {
+            const u = meteredUsage(store!, reported, member!.org, ctx.cfg.org);
+            if (!u) continue;
             try {
               meter!.record(u);
             } catch (err) {
@@ -135,6 +149,7 @@ export function tasksService(): HubService & { store?: TaskStore } {
       if (timer) clearInterval(timer);
       store?.close();
       meter?.close();
+      agreements?.close();
     },
   };
 }

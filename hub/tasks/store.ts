@@ -37,6 +37,28 @@ CREATE TABLE IF NOT EXISTS agent_records (
 ) STRICT;
 `;
 
+/** Columns added after the first schema (ALTER TABLE on open when missing). */
+const ADDED_COLUMNS: [table: string, column: string, type: string][] = [
+  ["tasks", "consumer", "TEXT"],
+  ["subtasks", "agreement_id", "TEXT"],
+  ["subtasks", "provider_org", "TEXT"],
+  ["subtasks", "demand_cpu", "INTEGER"],
+  ["subtasks", "demand_mem", "INTEGER"],
+  ["subtasks", "priority", "TEXT"],
+  ["subtasks", "preemptible", "INTEGER"],
+  ["subtasks", "held", "TEXT"],
+  ["subtasks", "preemptions", "INTEGER NOT NULL DEFAULT 0"],
+];
+
+/** Why a cross-org subtask may run where it was placed: the agreement that admitted it, recorded with the assignment. */
+export interface CrossOrgAdmission {
+  agreementId: string;
+  providerOrg: string;
+  demand: { cpuMilliCores: number; memoryBytes: number };
+  priority: "low" | "medium" | "high";
+  preemptible: boolean;
+}
+
 export interface SubtaskRow {
   id: string;
   task_id: string;
@@ -58,6 +80,16 @@ export interface SubtaskRow {
   cpu_ms: number | null;
   wall_ms: number | null;
   duplicates: number;
+  /** Set while assigned across organisations (and kept after, for the record). */
+  agreement_id: string | null;
+  provider_org: string | null;
+  demand_cpu: number | null;
+  demand_mem: number | null;
+  priority: string | null;
+  preemptible: number | null;
+  /** Why a pending subtask is not placed yet (agreement limits, capacity, no agreement). */
+  held: string | null;
+  preemptions: number;
 }
 
 export interface TaskRow {
@@ -70,6 +102,8 @@ export interface TaskRow {
   finished_at: number | null;
   result: Uint8Array | null;
   error: string | null;
+  /** The submitter's organisation (the consumer for cross-org placement); null: the hub's own. */
+  consumer: string | null;
 }
 
 export type StoredPlan = Omit<TaskPlan, "partitions">;
@@ -83,6 +117,10 @@ export class TaskStore {
     db.exec("PRAGMA synchronous = FULL");
     db.exec("PRAGMA busy_timeout = 5000");
     db.exec(SCHEMA);
+    for (const [table, column, type] of ADDED_COLUMNS) {
+      const have = db.query<{ name: string }, []>(`PRAGMA table_info(${table})`).all().some((c) => c.name === column);
+      if (!have) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+    }
     return new TaskStore(db, clock);
   }
 
@@ -94,12 +132,12 @@ export class TaskStore {
     return this.db.transaction(fn).immediate();
   }
 
-  createTask(id: string, plan: TaskPlan, origin: string): void {
+  createTask(id: string, plan: TaskPlan, origin: string, consumer?: string): void {
     const { partitions, ...stored } = plan;
     const now = this.clock.now();
     this.tx(() => {
-      this.db.query("INSERT INTO tasks (id, name, plan, state, origin, created_at) VALUES (?, ?, ?, 'running', ?, ?)")
-        .run(id, plan.name ?? null, encodeCbor(stored), origin, now);
+      this.db.query("INSERT INTO tasks (id, name, plan, state, origin, created_at, consumer) VALUES (?, ?, ?, 'running', ?, ?, ?)")
+        .run(id, plan.name ?? null, encodeCbor(stored), origin, now, consumer ?? null);
       partitions.forEach((input, i) => this.addSubtask(`${id}.${i}`, id, i, "map", input));
     });
   }
@@ -133,12 +171,41 @@ export class TaskStore {
     return this.db.query<SubtaskRow, [string, number]>("SELECT * FROM subtasks WHERE state = ? ORDER BY created_at, id LIMIT ?").all(state, limit);
   }
 
-  markAssigned(id: string, clusterId: string, peerId: string): void {
+  markAssigned(id: string, clusterId: string, peerId: string, crossOrg?: CrossOrgAdmission): void {
     const row = this.subtask(id);
     if (!row || row.state !== "pending") return;
     const history = [...(JSON.parse(row.history) as string[]), clusterId];
-    this.db.query("UPDATE subtasks SET state = 'assigned', cluster_id = ?, peer_id = ?, attempts = attempts + 1, history = ?, assigned_at = ? WHERE id = ? AND state = 'pending'")
-      .run(clusterId, peerId, JSON.stringify(history), this.clock.now(), id);
+    const a = crossOrg;
+    this.db.query(
+      `UPDATE subtasks SET state = 'assigned', cluster_id = ?, peer_id = ?, attempts = attempts + 1, history = ?, assigned_at = ?, held = NULL,
+         agreement_id = ?, provider_org = ?, demand_cpu = ?, demand_mem = ?, priority = ?, preemptible = ? WHERE id = ? AND state = 'pending'`,
+    ).run(clusterId, peerId, JSON.stringify(history), this.clock.now(),
+      a?.agreementId ?? null, a?.providerOrg ?? null, a?.demand.cpuMilliCores ?? null, a?.demand.memoryBytes ?? null, a?.priority ?? null, a ? (a.preemptible ? 1 : 0) : null, id);
+  }
+
+  /** Cross-org subtasks assigned to clusters of `providerOrg` now (the running set admission counts). */
+  runningOn(providerOrg: string): SubtaskRow[] {
+    return this.db.query<SubtaskRow, [string]>("SELECT * FROM subtasks WHERE state = 'assigned' AND provider_org = ? AND agreement_id IS NOT NULL ORDER BY assigned_at, id").all(providerOrg);
+  }
+
+  /** Record why a pending subtask waits (written only when the reason changes). */
+  hold(id: string, reason: string | null): void {
+    this.db.query("UPDATE subtasks SET held = ? WHERE id = ? AND state = 'pending' AND held IS NOT ?").run(reason, id, reason);
+  }
+
+  /** Refuse a pending subtask for good (e.g. cross-org with no agreement). */
+  refuse(id: string, reason: string): void {
+    this.db.query("UPDATE subtasks SET state = 'failed', error = ?, held = NULL, finished_at = ? WHERE id = ? AND state = 'pending'").run(reason, this.clock.now(), id);
+  }
+
+  /**
+   * Take an assigned subtask back for higher-priority work: pending again
+   * (requeued, not lost; the attempt does not count against maxAttempts).
+   */
+  preempt(id: string, why: string): boolean {
+    return this.db.query(
+      "UPDATE subtasks SET state = 'pending', attempts = max(attempts - 1, 0), preemptions = preemptions + 1, error = ?, held = ? WHERE id = ? AND state = 'assigned'",
+    ).run(why, why, id).changes === 1;
   }
 
   /** Take a subtask back from its cluster (failed or refused): pending again, or failed after `maxAttempts`. */

@@ -4,8 +4,12 @@
  * QE identity, CRLs in dcap-qvl JSON) also the TCB status.
  *
  * Binding: report_data (64 bytes, SGX enclave report or TD report) = sha512(binding message)
- * (plugins/sdk/binding.ts); the verifier's `report-data` check compares it. Verify-only: quote
- * generation needs the platform's QE (configfs-tsm / AESM), which the agent does not drive yet.
+ * (plugins/sdk/binding.ts); the verifier's `report-data` check compares it.
+ *
+ * Agent side (`collect`, inside a TDX guest): Linux configfs-tsm (plugins/attestor-tsm) with provider
+ * tdx_guest: inblob = the binding digest, outblob = the DCAP quote (the kernel has the host's QE sign
+ * the TD report). Collateral is not fetched on the agent (the hub may require it: requireCollateral).
+ * SGX enclaves get quotes from AESM, not configfs-tsm: SGX stays verify-only here.
  *
  * Evidence (CBOR): { quote: bytes, collateral?: string (dcap-qvl collateral JSON) }.
  */
@@ -15,10 +19,11 @@ import { TEE_TDX } from "../../attest/dcap/quote.ts";
 import { verifyDcapQuote } from "../../attest/dcap/verify.ts";
 import type { AttestationResult, Attestor, AttestorComponents, EvidenceBinding } from "../sdk/attestor.ts";
 import { bindingDigest512, failedResult, verdictResult } from "../sdk/binding.ts";
-import { decodeCbor } from "../sdk/codec.ts";
+import { decodeCbor, encodeCbor } from "../sdk/codec.ts";
 import { evidenceBytesMax } from "../sdk/limits.ts";
 import { PLUGIN_API_VERSION } from "../sdk/plugin.ts";
 import type { Evidence } from "../sdk/wire.ts";
+import { tsmReport, type TsmFs } from "../attestor-tsm/report.ts";
 
 export const DCAP_FORMAT = "dcap";
 
@@ -29,6 +34,8 @@ export interface DcapAttestorInit {
   readonly allowedStatuses?: readonly string[];
   /** Require collateral (TCB status); default false (quote, QE and PCK chain only). */
   readonly requireCollateral?: boolean;
+  /** Agent side: configfs-tsm root (default /sys/kernel/config/tsm) and file operations (tests). */
+  readonly tsm?: { readonly root?: string; readonly fs?: TsmFs };
 }
 
 const DcapEvidence = z.object({ quote: z.instanceof(Uint8Array), collateral: z.string().optional() });
@@ -73,6 +80,10 @@ export function dcapAttestor(init: DcapAttestorInit = {}) {
     kind: "attestor",
     apiVersion: PLUGIN_API_VERSION,
     format: DCAP_FORMAT,
+    async collect(binding: EvidenceBinding, options: { signal?: AbortSignal } = {}): Promise<Evidence> {
+      const r = await tsmReport(bindingDigest512(binding), "tdx_guest", { ...init.tsm, ...(options.signal ? { signal: options.signal } : {}) });
+      return { format: DCAP_FORMAT, data: encodeCbor({ quote: r.outblob }) };
+    },
     async verify(evidence: Evidence, binding: EvidenceBinding, now: Date): Promise<AttestationResult> {
       let raw: unknown;
       try {

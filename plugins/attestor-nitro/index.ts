@@ -3,8 +3,12 @@
  * ES384, certificate chain to the AWS Nitro root) verified by attest/nitro/document.ts.
  *
  * Binding: the enclave asks the NSM for a document with `nonce` = sha256(binding message)
- * (plugins/sdk/binding.ts); the verifier's `nonce` check compares it. Collection needs the NSM
- * device inside an enclave, which the agent binary does not drive yet: this plugin is verify-only.
+ * (plugins/sdk/binding.ts); the verifier's `nonce` check compares it. Verify-only: inside an
+ * enclave the document comes from /dev/nsm through an ioctl (NSM_IOCTL_REQUEST, a CBOR request and
+ * response in iovecs), and Bun has no ioctl API (bun:ffi could call libc's ioctl, but only where a
+ * loadable libc exists in the enclave image, which the single-file agent does not assume; not
+ * attempted). configfs-tsm has no Nitro provider. A helper inside the enclave that issues the ioctl
+ * and hands the document to the agent would add `collect`.
  *
  * Evidence (CBOR in Evidence.data): { document: bytes }.
  */

@@ -1,10 +1,14 @@
 /**
- * The "sev-snp" attestor (hub side): an AMD SEV-SNP attestation report with its VCEK, verified by
+ * The "sev-snp" attestor: an AMD SEV-SNP attestation report with its VCEK, verified on the hub by
  * attest/sev-snp/report.ts against the configured ASK/ARK (AMD's product root, e.g. Milan).
  *
  * Binding: the guest requests the report with report_data = sha512(binding message), all 64 bytes
- * (plugins/sdk/binding.ts); the verifier's `report-data` check compares it. Collection needs
- * /dev/sev-guest inside an SNP guest, which the agent does not drive yet: verify-only.
+ * (plugins/sdk/binding.ts); the verifier's `report-data` check compares it.
+ *
+ * Agent side (`collect`, inside an SNP guest): Linux configfs-tsm (plugins/attestor-tsm): inblob =
+ * the binding digest, outblob = the report, auxblob = the host's certificate table, from which the
+ * VCEK (or VLEK) is taken. A host that supplies no certificates leaves the agent without a VCEK:
+ * collect then fails (`tsm`) rather than send evidence the hub cannot check; AMD KDS is not fetched.
  *
  * Evidence (CBOR): { report: bytes (0x4a0), vcek: bytes (DER) }.
  */
@@ -12,10 +16,12 @@ import { z } from "zod";
 import { verifySnpReport } from "../../attest/sev-snp/report.ts";
 import type { AttestationResult, Attestor, AttestorComponents, EvidenceBinding } from "../sdk/attestor.ts";
 import { bindingDigest512, failedResult, verdictResult } from "../sdk/binding.ts";
-import { decodeCbor } from "../sdk/codec.ts";
+import { decodeCbor, encodeCbor } from "../sdk/codec.ts";
+import { AttestationError } from "../sdk/errors.ts";
 import { evidenceBytesMax } from "../sdk/limits.ts";
 import { PLUGIN_API_VERSION } from "../sdk/plugin.ts";
 import type { Evidence } from "../sdk/wire.ts";
+import { parseSnpCertTable, SNP_CERT_GUIDS, tsmReport, type TsmFs } from "../attestor-tsm/report.ts";
 
 export const SNP_FORMAT = "sev-snp";
 
@@ -23,6 +29,8 @@ export interface SnpAttestorInit {
   /** AMD ASK then ARK (DER), as in AMD's ask_ark_<product>.pem. */
   readonly roots?: readonly Uint8Array[];
   readonly allowDebug?: boolean;
+  /** Agent side: configfs-tsm root (default /sys/kernel/config/tsm) and file operations (tests). */
+  readonly tsm?: { readonly root?: string; readonly fs?: TsmFs };
 }
 
 const SnpEvidence = z.object({ report: z.instanceof(Uint8Array), vcek: z.instanceof(Uint8Array) });
@@ -57,6 +65,13 @@ export function snpAttestor(init: SnpAttestorInit = {}) {
     kind: "attestor",
     apiVersion: PLUGIN_API_VERSION,
     format: SNP_FORMAT,
+    async collect(binding: EvidenceBinding, options: { signal?: AbortSignal } = {}): Promise<Evidence> {
+      const r = await tsmReport(bindingDigest512(binding), "sev_guest", { ...init.tsm, aux: true, ...(options.signal ? { signal: options.signal } : {}) });
+      const certs = r.auxblob ? parseSnpCertTable(r.auxblob) : new Map<string, Uint8Array>();
+      const vcek = certs.get(SNP_CERT_GUIDS.vcek) ?? certs.get(SNP_CERT_GUIDS.vlek);
+      if (!vcek) throw new AttestationError("tsm", "the SNP host supplied no VCEK/VLEK in the report's certificate table (auxblob): the hub could not check the report");
+      return { format: SNP_FORMAT, data: encodeCbor({ report: r.outblob, vcek }) };
+    },
     async verify(evidence: Evidence, binding: EvidenceBinding, now: Date): Promise<AttestationResult> {
       let raw: unknown;
       try {

@@ -97,7 +97,8 @@ export async function tsmReport(inblob: Uint8Array, expect: TsmProvider, opts: T
 
 async function readAux(fs: TsmFs, dir: string): Promise<Uint8Array | undefined> {
   try {
-    return bounded("auxblob", await fs.readFile(join(dir, "auxblob")));
+    const aux = await fs.readFile(join(dir, "auxblob"));
+    return aux.byteLength === 0 ? undefined : bounded("auxblob", aux); // empty: the host supplied no certificates
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined; // provider without auxblob
     throw err;

@@ -5,8 +5,7 @@
  * rotate() generates LABEL.v(n+1). A token that cannot be opened is KmsUnavailableError.
  */
 import { randomBytes } from "node:crypto";
-import { contextAad } from "../sdk/compliance/kms.ts";
-import { dataKeyBytes, KmsRefusedError, KmsUnavailableError, type Kms, type KmsComponents, type KmsOptions, type WrappedKey } from "../sdk/kms.ts";
+import { contextAad, dataKeyBytes, KmsRefusedError, KmsUnavailableError, type Kms, type KmsComponents, type KmsOptions, type WrappedKey } from "../sdk/kms.ts";
 import { PLUGIN_API_VERSION } from "../sdk/plugin.ts";
 import { Pkcs11Error, withSession, type Pkcs11Config, type Pkcs11Session } from "../connector-onprem/pkcs11.ts";
 

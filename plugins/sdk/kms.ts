@@ -76,3 +76,9 @@ export class KmsRefusedError extends GreyError {
     super("ERR_KMS_REFUSED", `${kms}: ${message}`, options);
   }
 }
+
+/** Canonical AAD bytes for a context (sorted keys, JSON), for KMS plugins that run their own AEAD. */
+export function contextAad(context: Record<string, string> | undefined): Uint8Array {
+  const sorted = Object.fromEntries(Object.entries(context ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return new TextEncoder().encode(JSON.stringify(sorted));
+}

@@ -90,7 +90,7 @@ describe("broken plugins: one line, non-zero exit, nothing started", () => {
     ["missing.js", /plugin .*missing\.js: file not found \[ERR_PLUGIN\]$/],
   ];
   for (const [file, message] of cases) {
-    test(`${file}: plugins (hub, agent) and hub run refuse it`, async () => {
+    test(`${file}: plugins (hub and agent) refuses it`, async () => {
       for (const bin of [hubBin, agentBin]) {
         const r = await run(bin, ["plugins", "--plugin", join(dir, file)]);
         expect(r.exitCode).toBe(1);

@@ -6,6 +6,7 @@
  * agent is killed while writing its outbox.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -25,6 +26,18 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
     ...(body !== undefined ? { body: JSON.stringify(body), headers: { "content-type": "application/json" } } : {}),
   } as RequestInit);
   return { status: res.status, body: await res.json() };
+}
+
+/** A subtask's state in an agent's own store (autonomy.db, read-only: WAL lets us read beside the agent). */
+function agentSubtaskState(dir: string, id: string): string | undefined {
+  const db = new Database(join(dir, "autonomy.db"), { readonly: true });
+  try {
+    return db.query<{ state: string }, [string]>("SELECT state FROM subtasks WHERE id = ?").get(id)?.state;
+  } catch {
+    return undefined;
+  } finally {
+    db.close();
+  }
 }
 
 async function localStatus(dir: string): Promise<any> {
@@ -92,11 +105,15 @@ describe("tasks", () => {
     const running = await waitFor("three subtasks assigned", async () => {
       const t = (await call("GET", `/v1/tasks/${r.body.id}`)).body;
       return t.subtasks.every((s: any) => s.state === "assigned") ? t : undefined;
-    }, 10_000, 50);
+    }, 30_000, 50);
     const victim = agents.find((a) => a.cluster === running.subtasks[2].cluster)!;
+    // The hub marks a subtask assigned *before* it delivers it: killing the victim as soon as the hub says
+    // "assigned" often kills it before it stored the subtask, and then there is nothing to re-run after the
+    // restart (and no late result). Kill it once its own store says the subtask is running.
+    await waitFor("the victim running its subtask", () => agentSubtaskState(victim.dir, running.subtasks[2].id) === "running" || undefined, 20_000, 20);
     const killedAt = Date.now();
     victim.daemon.proc.kill("SIGKILL");
-    const t = await waitTask(r.body.id, 30_000);
+    const t = await waitTask(r.body.id, 60_000);
     const tookMs = Date.now() - killedAt;
     expect(t.state).toBe("done");
     expect(t.result.text).toBe("abc");
@@ -105,13 +122,18 @@ describe("tasks", () => {
     expect(moved.resultCluster).not.toBe(victim.cluster);
     expect(moved.clusters.length).toBeGreaterThanOrEqual(2);
     console.log(`failover: kill -9 -> task done elsewhere in ${tookMs} ms`);
-    expect(tookMs).toBeLessThan(15_000);
-    // The victim comes back (it re-runs what it held; a late result is a duplicate, see hub/tasks/tasks.test.ts).
+    expect(tookMs).toBeLessThan(30_000); // the seed target (bench/failover.ts measures it)
+    // The victim comes back, re-runs what it held (requeueRunning) and pushes that result through its outbox:
+    // the hub records it as a duplicate of the result it already has and does not count it.
     victim.daemon = startAgent(victim.dir);
     await waitFor("victim back", () => agentStatus(victim.dir)?.hub.reachable && agentStatus(victim.dir)!.pid === victim.daemon.proc.pid || undefined, 20_000);
-    const after = (await call("GET", `/v1/tasks/${r.body.id}`)).body;
+    const after = await waitFor("the victim's late result counted as a duplicate", async () => {
+      const t2 = (await call("GET", `/v1/tasks/${r.body.id}`)).body;
+      return t2.subtasks[2].duplicateResults ? t2 : undefined;
+    }, 60_000, 250);
     expect(after.result.text).toBe("abc");
-  }, 60_000);
+    expect(after.subtasks[2].duplicateResults).toBe(1);
+  }, 120_000);
 
   test("hub down: agents keep working (local submit, delegated peer-to-peer) and buffer; on return every record arrives exactly once", async () => {
     await waitFor("all agents reachable", () => agents.every((a) => agentStatus(a.dir)?.hub.reachable && (agentStatus(a.dir)?.peers.length ?? 0) >= 2) || undefined, 20_000);

@@ -72,7 +72,7 @@ export function fakeTsm(root: string, provider: TsmProvider, report: (inblob: Ui
         if (!o.inblob) throw errno("EINVAL", path);
         const r = report(o.inblob);
         await writeFile(path, r.outblob);
-        if (provider === "sev_guest" && r.auxblob) await writeFile(join(dir, "auxblob"), r.auxblob);
+        if (provider === "sev_guest") await writeFile(join(dir, "auxblob"), r.auxblob ?? new Uint8Array()); // empty: host gave no certificates
         if (interleaving > 0) {
           interleaving--;
           o.generation++;

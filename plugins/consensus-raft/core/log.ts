@@ -135,6 +135,11 @@ export class RaftLog {
     return false;
   }
 
+  /** Last index the driver has persisted (what a leader may count as its own acknowledgement). */
+  stableLastIndex(): number {
+    return Math.min(this.lastIndex(), this.unstableFrom - 1);
+  }
+
   unstableEntries(): Entry[] {
     if (this.unstableFrom > this.lastIndex()) return [];
     return this.entries.slice(this.unstableFrom - this.snap.index - 1);

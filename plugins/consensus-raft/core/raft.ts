@@ -57,7 +57,7 @@ export interface RaftInit {
   inflightMessagesMax?: number;
   snapshotRetryTicks?: number;
   /** Deliberate bugs so tests can prove the simulator catches them. Never set outside tests. */
-  testFaults?: { skipVoteLogCheck?: boolean; unconfirmedReads?: boolean };
+  testFaults?: { skipVoteLogCheck?: boolean; unconfirmedReads?: boolean; selfAckBeforePersist?: boolean };
 }
 
 interface ResolvedInit {
@@ -72,6 +72,7 @@ interface ResolvedInit {
   snapshotRetryTicks: number;
   skipVoteLogCheck: boolean;
   unconfirmedReads: boolean;
+  selfAckBeforePersist: boolean;
 }
 
 function resolveInit(init: RaftInit): ResolvedInit {
@@ -93,6 +94,7 @@ function resolveInit(init: RaftInit): ResolvedInit {
     snapshotRetryTicks: posInt("snapshotRetryTicks", init.snapshotRetryTicks ?? snapshotRetryTicksDefault),
     skipVoteLogCheck: init.testFaults?.skipVoteLogCheck ?? false,
     unconfirmedReads: init.testFaults?.unconfirmedReads ?? false,
+    selfAckBeforePersist: init.testFaults?.selfAckBeforePersist ?? false,
   };
   if (r.heartbeatTicks >= r.electionTicks) problems.push("heartbeatTicks: must be less than electionTicks");
   if (problems.length > 0) throw new ConfigError(problems);
@@ -177,6 +179,8 @@ export class RaftNode {
   private readStates: ReadState[] = [];
 
   private msgs: Message[] = [];
+  /** Leader: entries were appended since the last Ready; their appends go out (one per peer) at ready(). */
+  private appendsPending = false;
   private prevHardState: HardState;
   private outstanding: Outstanding | undefined;
 
@@ -360,6 +364,7 @@ export class RaftNode {
       this.log.pendingSnapshot !== undefined ||
       this.log.unstableEntries().length > 0 ||
       this.msgs.length > 0 ||
+      (this.appendsPending && this.role === "leader") ||
       this.log.committed > this.log.applied ||
       this.releasableReads(this.log.applied).length > 0
     );
@@ -367,6 +372,7 @@ export class RaftNode {
 
   ready(): Ready {
     assert(this.outstanding === undefined, "ready() called twice without advance()");
+    this.flushAppends();
     const hardState = this.hardState();
     const snapshot = this.log.pendingSnapshot;
     const entries = this.log.unstableEntries();
@@ -379,7 +385,7 @@ export class RaftNode {
     );
     const readStates = this.releasableReads(committedTo);
     this.readStates = this.readStates.filter((rs) => rs.index > committedTo);
-    const messages = this.msgs;
+    const { messages, earlyMessages } = this.orderMessages(this.msgs, hardState, snapshot !== undefined);
     this.msgs = [];
     this.outstanding = {
       hardState,
@@ -393,9 +399,35 @@ export class RaftNode {
       ...(snapshot ? { snapshot } : {}),
       entries,
       messages,
+      earlyMessages,
+      mustSync: entries.length > 0 || snapshot !== undefined || hardState.term !== this.prevHardState.term || hardState.vote !== this.prevHardState.vote,
       committedEntries,
       readStates,
     };
+  }
+
+  /**
+   * A leader's appends and heartbeats may leave before its own write is durable
+   * (Raft thesis §10.2.1; etcd sends them before saving): a follower's answer
+   * counts toward commit, but the leader's own copy counts only once persisted
+   * (advance()). Not when this Ready changes term or vote — those must be
+   * durable before anything of the new term leaves — nor when it carries a
+   * snapshot. Early messages are moved to the front, each group keeping its order.
+   */
+  private orderMessages(msgs: Message[], hs: HardState, snapshot: boolean): { messages: Message[]; earlyMessages: number } {
+    const sameTermVote = hs.term === this.prevHardState.term && hs.vote === this.prevHardState.vote;
+    if (this.role !== "leader" || !sameTermVote || snapshot) return { messages: msgs, earlyMessages: 0 };
+    const early = msgs.filter((m) => m.type === "app" || m.type === "heartbeat");
+    if (early.length === 0 || early.length === msgs.length) return { messages: msgs, earlyMessages: early.length };
+    return { messages: [...early, ...msgs.filter((m) => m.type !== "app" && m.type !== "heartbeat")], earlyMessages: early.length };
+  }
+
+  /** One append per peer for everything proposed since the last Ready (instead of one per proposal). */
+  private flushAppends(): void {
+    if (!this.appendsPending) return;
+    this.appendsPending = false;
+    if (this.role !== "leader") return;
+    for (const id of this.progress.keys()) if (id !== this.id) this.maybeSendAppend(id, false);
   }
 
   /** The driver has persisted, sent and applied the last Ready. */
@@ -407,7 +439,10 @@ export class RaftNode {
     if (rd.snapshotIndex > 0 && this.log.pendingSnapshot?.meta.index === rd.snapshotIndex) {
       this.log.pendingSnapshot = undefined;
     }
-    if (rd.lastEntry) this.log.stableTo(rd.lastEntry.index, rd.lastEntry.term);
+    if (rd.lastEntry) {
+      this.log.stableTo(rd.lastEntry.index, rd.lastEntry.term);
+      this.selfAck();
+    }
     for (const e of rd.committedEntries) {
       if (e.type === "conf" && e.index > this.confIndex) this.applyConfChange(decodeConfChange(e.data), e.index);
     }
@@ -465,7 +500,7 @@ export class RaftNode {
     }
     const self = this.progress.get(this.id);
     assert(self, "leader is not in its own configuration");
-    self.match = this.log.lastIndex();
+    self.match = this.cfg.selfAckBeforePersist ? this.log.lastIndex() : this.log.stableLastIndex();
     self.becomeReplicate();
     self.recentActive = true;
     this.appendEntry("normal", new Uint8Array(0));
@@ -486,6 +521,7 @@ export class RaftNode {
     this.leadTransferee = NONE;
     this.votes.clear();
     this.progress.clear();
+    this.appendsPending = false;
     this.pendingReads = [];
     this.readsBeforeCommit = [];
   }
@@ -723,12 +759,20 @@ export class RaftNode {
   private appendEntry(type: Entry["type"], data: Uint8Array): number {
     const index = this.log.lastIndex() + 1;
     this.log.append([{ index, term: this.term, type, data }]);
-    const self = this.progress.get(this.id);
-    assert(self, "leader without self progress");
-    self.maybeUpdate(index);
-    this.maybeCommit();
-    this.bcastAppend();
+    if (this.cfg.selfAckBeforePersist) {
+      // the deliberate bug: counts the leader's copy before the driver made it durable
+      this.progress.get(this.id)?.maybeUpdate(index);
+      this.maybeCommit();
+    }
+    this.appendsPending = true;
     return index;
+  }
+
+  /** The leader's own acknowledgement: what the driver has persisted counts toward commit. */
+  private selfAck(): void {
+    if (this.role !== "leader") return;
+    const self = this.progress.get(this.id);
+    if (self?.maybeUpdate(this.log.stableLastIndex()) && this.maybeCommit()) this.bcastAppend();
   }
 
   private stepLeader(m: Message): void {

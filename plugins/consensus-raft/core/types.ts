@@ -102,6 +102,18 @@ export interface Ready {
   /** Entries to append to the durable log; an entry at index i replaces the durable log from i on. */
   readonly entries: readonly Entry[];
   readonly messages: readonly Message[];
+  /**
+   * The first `earlyMessages` of `messages` (a leader's appends and heartbeats)
+   * may be sent before the writes are durable, in parallel with them; the rest
+   * only after. 0 = send everything after persisting.
+   */
+  readonly earlyMessages: number;
+  /**
+   * The writes must be durable before the rest of the Ready is handled (entries,
+   * snapshot, term or vote changed). False: only the commit index moved, which a
+   * restart may lose (it is learned again): write it without waiting for fsync.
+   */
+  readonly mustSync: boolean;
   /** Entries known committed, to apply in order (conf entries too: the core applies them itself at advance()). */
   readonly committedEntries: readonly Entry[];
   /** Reads whose index is covered once this Ready's committedEntries are applied. */

@@ -94,9 +94,3 @@ export function kmsCompliance(name: string, setup: () => Promise<KmsHarness>, op
     });
   });
 }
-
-/** Canonical AAD bytes for a context: sorted keys, JSON. Shared by KMS plugins that do their own AEAD. */
-export function contextAad(context: Record<string, string> | undefined): Uint8Array {
-  const sorted = Object.fromEntries(Object.entries(context ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return new TextEncoder().encode(JSON.stringify(sorted));
-}
