@@ -11,6 +11,7 @@ import { tokenTtlMsDefault } from "../plugins/sdk/limits.ts";
 import { encodeJoinToken } from "../plugins/sdk/token.ts";
 import { IdSchema } from "../plugins/sdk/wire.ts";
 import { loadCa } from "./ca/ca.ts";
+import { agreementCommands } from "./cli/agreement.ts";
 import { initFederation, initFederationFrom } from "./ca/init.ts";
 import { hubCatalog, useExternalPlugins } from "./catalog.ts";
 import { loadPluginFiles, pluginLines, pluginsFromConfig } from "../plugins/host/loader.ts";
@@ -165,6 +166,7 @@ const commands: Record<string, Command> = {
       console.log(`wrote ${out}`);
     },
   },
+  ...agreementCommands,
   "audit verify": {
     summary: "check the hub's hash-chained, signed audit log; names the first bad record",
     usage: "audit verify --data-dir DIR",

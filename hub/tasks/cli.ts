@@ -3,31 +3,13 @@
  * hub's API (DIR/run.json) with the admin credentials in DIR/admin. `submit`
  * shows progress until the task finishes (or --no-wait).
  */
-import { existsSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { adminClient as client } from "../cli/admin-client.ts";
 import { requireString, type Command } from "../../plugins/host/cli.ts";
-import { ConfigError, GreyError } from "../../plugins/sdk/errors.ts";
+import { ConfigError } from "../../plugins/sdk/errors.ts";
 
 const dataDirOpt = { "data-dir": { type: "string" as const, description: "hub data directory (required)" } };
-
-async function client(dir: string) {
-  const runFile = join(dir, "run.json");
-  if (!existsSync(runFile)) throw new ConfigError([`${runFile} not found: is the hub running?`]);
-  const base = (JSON.parse(readFileSync(runFile, "utf8")) as { api: string }).api;
-  const a = join(dir, "admin");
-  const tls = { ca: readFileSync(join(a, "ca.pem"), "utf8"), cert: readFileSync(join(a, "cert.pem"), "utf8"), key: readFileSync(join(a, "key.pem"), "utf8") };
-  return async (method: string, path: string, body?: unknown): Promise<Record<string, unknown>> => {
-    const res = await fetch(base + path, {
-      method, tls, ...(body !== undefined ? { body: JSON.stringify(body), headers: { "content-type": "application/json" } } : {}),
-    } as RequestInit);
-    const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-    if (!res.ok) {
-      const e = json.error as { code?: string; message?: string } | undefined;
-      throw new GreyError(e?.code ?? `HTTP_${res.status}`, e?.message ?? `HTTP ${res.status}`);
-    }
-    return json;
-  };
-}
 
 function progressLine(t: Record<string, unknown>): string {
   const p = (t.progress ?? {}) as Record<string, number>;

@@ -137,3 +137,22 @@ describe("trust boundaries and allow-lists (governance policy file)", () => {
     expect(r.stderr).toContain(`${policy}:4: allow.orgs.0:`);
   });
 });
+
+test("agreement CLI: apply from a file, every problem with its line; invoice as CSV", async () => {
+  const good = join(tempDir("grey-agr-"), "agreement.yaml");
+  writeFileSync(good, agreementYaml.replace("consumer: org-b", "consumer: org-c"));
+  const ok = await run(hubBin, ["agreement", "apply", good, "--data-dir", hubDir]);
+  expect(ok.stderr).toBe("");
+  expect(ok.exitCode).toBe(0);
+  const id = (JSON.parse(ok.stdout) as { id?: string; agreement?: { id: string } }).agreement?.id ?? (JSON.parse(ok.stdout) as { id: string }).id;
+  expect(id).toMatch(/^agr-/);
+  const bad = join(tempDir("grey-agr-"), "bad.yaml");
+  writeFileSync(bad, agreementYaml.replace('"4 TB"', '"four"').replace("priority: high", "priority: urgent"));
+  const refused = await run(hubBin, ["agreement", "apply", bad, "--data-dir", hubDir]);
+  expect(refused.exitCode).toBe(1);
+  expect(refused.stderr).toContain("line 5: agreement.resources.cpu.priority");
+  expect(refused.stderr).toContain("line 6: agreement.resources.memory.limit");
+  const csv = await run(hubBin, ["agreement", "invoice", id, "--data-dir", hubDir, "--from", "2026-01-01T00:00:00Z", "--to", "2026-02-01T00:00:00Z", "--csv"]);
+  expect(csv.exitCode).toBe(0);
+  expect(csv.stdout.split("\n")[0]).toMatch(/,/);
+});
