@@ -6,8 +6,6 @@ export const policyFileBytesMax = 256 * 1024;
 export const rootsFileBytesMax = 512 * 1024;
 /** Allowed values per list (PCR values, AK names, measurements...). */
 export const allowListItemsMax = 256;
-/** Problems reported at once; further ones are summarised. */
-export const policyProblemsMax = 50;
 /** Evidence age limit when a boundary does not set maxAge. */
 export const maxAgeMsDefault = 5 * 60_000;
 /** Upper bound for resultTtl: a result older than this must be renewed. */

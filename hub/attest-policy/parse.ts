@@ -29,11 +29,11 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { LineCounter, parseDocument, isNode, type Document } from "yaml";
+import { parseConfigText } from "../../plugins/host/config-file.ts";
 import { z } from "zod";
 import { pemBlocks } from "../../attest/x509/cert.ts";
-import { allowListItemsMax, maxAgeMsDefault, policyFileBytesMax, policyProblemsMax, resultTtlMsMax, rootsFileBytesMax } from "./constants.ts";
-import { AttestPolicyError, type PolicyProblem } from "./errors.ts";
+import { allowListItemsMax, maxAgeMsDefault, policyFileBytesMax, resultTtlMsMax, rootsFileBytesMax } from "./constants.ts";
+import { AttestPolicyError } from "./errors.ts";
 
 export const BOUNDARIES = ["same-cluster", "same-org", "different-org"] as const;
 export type Boundary = (typeof BOUNDARIES)[number];
@@ -124,34 +124,9 @@ export type AttestPolicy = {
   boundaries: Partial<Record<Boundary, BoundaryRule>>;
 };
 
-function lineOf(doc: Document, lines: LineCounter, path: (string | number)[]): number | null {
-  for (let n = path.length; n >= 0; n--) {
-    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
-    if (isNode(node) && node.range) return lines.linePos(node.range[0]).line;
-  }
-  return null;
-}
-
 /** Parse and validate policy text. `file` names it in errors; relative root paths resolve against its folder. */
 export function parseAttestPolicy(text: string, file: string, read: (path: string) => Uint8Array = (p) => readBounded(p, rootsFileBytesMax)): AttestPolicy {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
-  const problems: PolicyProblem[] = [];
-  for (const e of doc.errors) problems.push({ path: "", line: lines.linePos(e.pos[0]).line, message: e.message.split("\n")[0]! });
-  if (problems.length) throw new AttestPolicyError(file, problems);
-  // YAML maps with integer keys (PCR indexes) become string keys for the schema.
-  const raw = JSON.parse(JSON.stringify(doc.toJS({ maxAliasCount: 10 }) ?? null));
-  const parsed = PolicyShape.safeParse(raw);
-  if (!parsed.success) {
-    for (const i of parsed.error.issues.slice(0, policyProblemsMax)) {
-      const path = i.path.map((p) => (typeof p === "symbol" ? String(p) : p));
-      const keys = i.code === "unrecognized_keys" ? ` (${(i as { keys?: string[] }).keys?.join(", ")})` : "";
-      problems.push({ path: path.join("."), line: lineOf(doc, lines, path), message: i.message + keys });
-    }
-    throw new AttestPolicyError(file, problems);
-  }
-  const p = parsed.data;
-  const problem = (path: (string | number)[], message: string) => problems.push({ path: path.join("."), line: lineOf(doc, lines, path), message });
+  const { data: p, problem, finish } = parseConfigText(text, file, PolicyShape, (f, problems) => new AttestPolicyError(f, problems));
 
   const base = dirname(resolve(file));
   const certs = (path: (string | number)[], rel: string): Uint8Array[] => {
@@ -218,7 +193,7 @@ export function parseAttestPolicy(text: string, file: string, read: (path: strin
       ...(rule.resultTtl !== undefined ? { resultTtlMs: rule.resultTtl } : {}),
     };
   }
-  if (problems.length) throw new AttestPolicyError(file, problems.slice(0, policyProblemsMax));
+  finish();
   return { file, ...(p.cluster ? { cluster: p.cluster } : {}), verifiers, boundaries };
 }
 

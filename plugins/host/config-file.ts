@@ -34,12 +34,19 @@ function lineOf(doc: Document, lines: LineCounter, path: (string | number)[]): n
   return null;
 }
 
-export function parseConfigText<S extends z.ZodType>(text: string, file: string, schema: S, code?: string): ParsedConfig<z.infer<S>> {
+export type ConfigErrorFactory = (file: string, problems: ConfigProblem[]) => Error;
+
+/**
+ * Parse `text` (YAML or JSON) and validate it with `schema`. Problems are
+ * thrown as ConfigFileError with `code`, or built by `makeError`.
+ */
+export function parseConfigText<S extends z.ZodType>(text: string, file: string, schema: S, code?: string | ConfigErrorFactory): ParsedConfig<z.infer<S>> {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const problems: ConfigProblem[] = [];
   const fail = () => {
-    throw new ConfigFileError(file, problems.slice(0, configProblemsMax), code);
+    const first = problems.slice(0, configProblemsMax);
+    throw typeof code === "function" ? code(file, first) : new ConfigFileError(file, first, code);
   };
   for (const e of doc.errors) problems.push({ path: "", line: lines.linePos(e.pos[0]).line, message: e.message.split("\n")[0]! });
   if (problems.length) fail();
