@@ -14,5 +14,6 @@ test("demo: one hub, three agents in three regions, all healthy and meshed, clea
   const rows = out.split("\n").filter((l) => /^(factory-berlin|store-austin|port-singapore)\s/.test(l));
   expect(rows).toHaveLength(3);
   for (const r of rows) expect(r).toMatch(/\shealthy\s+dev:ok\s+2\s/);
+  expect(out).toMatch(/task \S+: sum of 1\.\.30 split across 3 clusters = 465/);
   expect(out).toContain("stopped cleanly");
 });

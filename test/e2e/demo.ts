@@ -11,6 +11,7 @@ import {
   adminCreds, agentBin, agentStatus, api, createToken, initHub, requireBinaries, run, startAgent, startHub, stopAll,
   tempDir, waitFor,
 } from "./harness.ts";
+import { b64, echoModule } from "./task-modules.ts";
 
 const { values } = parseArgs({ args: process.argv.slice(2), options: { duration: { type: "string" } }, strict: true });
 const durationS = values.duration ? Number(values.duration) : undefined;
@@ -84,6 +85,17 @@ await waitFor("all clusters healthy and meshed", async () => {
 const list = await api(hub.info.api, "/v1/clusters", creds);
 console.log(`\nGrey federation (CA in ${hubDir}/admin):\n`);
 console.log(table((list.body as { items: ClusterView[] }).items, peersOf));
+// A cross-cluster task: the hub splits 1..30 three ways, each cluster runs the
+// WebAssembly module on its share in a sandbox, and the hub sums the results.
+const items = Array.from({ length: 30 }, (_, i) => i + 1);
+const submitted = await api(hub.info.api, "/v1/tasks", creds, { name: "demo-sum", module: b64(echoModule()), split: { items, ways: 3 }, aggregate: { kind: "sum" } });
+if (submitted.status !== 201 && submitted.status !== 200) throw new Error(`task submit failed: ${submitted.text}`);
+const taskId = (submitted.body as { id: string }).id;
+const task = await waitFor("the demo task to finish", async () => {
+  const t = (await api(hub.info.api, `/v1/tasks/${taskId}`, creds)).body as { state: string; result?: { text?: string }; subtasks: { resultCluster?: string; clusters?: string[] }[] };
+  return t.state === "done" || t.state === "failed" ? t : undefined;
+}, 60_000, 200);
+console.log(`\ntask ${taskId}: sum of 1..30 split across ${new Set(task.subtasks.map((s) => s.resultCluster ?? s.clusters?.at(-1))).size} clusters = ${task.result?.text ?? task.state}`);
 console.log(`\ncurl --cacert ${hubDir}/admin/ca.pem --cert ${hubDir}/admin/cert.pem --key ${hubDir}/admin/key.pem ${hub.info.api}/v1/clusters`);
 
 if (durationS !== undefined) {

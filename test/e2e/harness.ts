@@ -168,9 +168,10 @@ export function adminCreds(hubDir: string): Creds {
 }
 
 /** HTTPS request to the hub API with (or without) a client certificate. */
-export async function api(base: string, path: string, creds: Creds): Promise<{ status: number; body: unknown; text: string }> {
+export async function api(base: string, path: string, creds: Creds, post?: unknown): Promise<{ status: number; body: unknown; text: string }> {
   const res = await fetch(base + path, {
     tls: { ca: creds.ca, ...(creds.cert ? { cert: creds.cert } : {}), ...(creds.key ? { key: creds.key } : {}) },
+    ...(post !== undefined ? { method: "POST", body: JSON.stringify(post), headers: { "content-type": "application/json" } } : {}),
   } as RequestInit);
   const text = await res.text();
   let body: unknown = text;
