@@ -6,6 +6,8 @@ import { ConfigError } from "../plugins/sdk/errors.ts";
 import { readAk, readEk } from "../plugins/attestor-tpm/attestor.ts";
 import { loadPluginFiles, pluginLines, pluginsFromConfig } from "../plugins/host/loader.ts";
 import { agentCatalog, useExternalPlugins } from "./catalog.ts";
+import { dataDirKmsConfig, kmsFromConfig, kmsOption, migrateKeyFiles, PURPOSE, setConfigKms } from "../plugins/host/keystore.ts";
+import { NODE_KEY_FILE } from "../plugins/mesh-libp2p/node-key.ts";
 import { join } from "./join.ts";
 import { startAgent } from "./runtime.ts";
 import { statusCommand, submitCommand } from "./autonomy/cli.ts";
@@ -92,6 +94,20 @@ const commands: Record<string, Command> = {
     async run(v) {
       const ak = await readAk((v.tpm as string) ?? "/dev/tpmrm0", {}, { signal: AbortSignal.timeout(30_000) });
       console.log(v.json ? JSON.stringify(ak) : `AK name ${ak.name}\n${ak.pem.trim()}`);
+    },
+  },
+  "kms migrate": {
+    summary: "seal the plaintext node key with a KMS (envelope file); --kms also saves it in agent.json",
+    usage: "kms migrate --data-dir DIR [--kms JSON|FILE]",
+    options: { "data-dir": common["data-dir"], kms: { type: "string", description: "KMS: JSON {\"provider\":\"aws|gcp|azure|hsm|tpm\",...} or a file (default: agent.json kms)" } },
+    async run(v) {
+      const dir = resolve(requireString(v, "data-dir"));
+      const have = dataDirKmsConfig(dir);
+      const cfg = v.kms ? kmsOption(v.kms as string) : have;
+      if (have && cfg && JSON.stringify(have) !== JSON.stringify(cfg)) throw new ConfigError([`--kms: agent.json already names another KMS (${have.provider}); re-wrapping under a new KMS is not supported`]);
+      if (!cfg) throw new ConfigError([`${joinPath(dir, AGENT_CONFIG_FILE)} has no "kms": pass --kms`]);
+      for (const line of await migrateKeyFiles([{ path: joinPath(dir, NODE_KEY_FILE), purpose: PURPOSE.nodeKey }], kmsFromConfig(cfg))) console.log(line);
+      if (v.kms) setConfigKms(joinPath(dir, AGENT_CONFIG_FILE), cfg);
     },
   },
   status: statusCommand,

@@ -3,7 +3,11 @@
  * 1. Grey's Raft (3 replicas, libp2p on loopback, bun:sqlite synchronous=FULL)
  *    vs Debian etcd-server (3 members on loopback, default fsync), same
  *    client concurrency: commits/s and p50/p99 commit latency, ratio to etcd.
- *    etcd is driven through its v3 HTTP/JSON gateway (/v3/kv/put).
+ *    etcd is driven through its v3 HTTP/JSON gateway (/v3/kv/put), from this
+ *    process. Grey runs twice: three replica processes (bench/consensus-replica.ts,
+ *    clients inside the leader's process), as hubs and etcd members run; and
+ *    the three replicas in this one process (one thread: their fsyncs do not
+ *    overlap). Fsyncs and Readies per commit are printed.
  * 2. Commit latency per scope under injected WAN delay (in-memory network,
  *    real drivers with fsync): intra-cluster, same region, cross-region,
  *    cross-cloud, against the targets.
@@ -31,7 +35,7 @@ const pct = (xs: number[], p: number) => {
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN;
 };
 
-interface Result { commits: number; perSec: number; p50: number; p99: number }
+interface Result { commits: number; perSec: number; p50: number; p99: number; detail?: string }
 
 async function drive(put: (i: number) => Promise<void>): Promise<Result> {
   const lat: number[] = [];
@@ -67,13 +71,56 @@ async function greyLoopback(): Promise<Result> {
   let leader: RaftDriver | undefined;
   while (!(leader = drivers.find((d) => d.leader()?.self))) await Bun.sleep(10);
   await leader.propose(KvStateMachine.put("warm", "up"));
+  const before = drivers.map((d) => ({ ...d.stats }));
+  const cpu0 = process.cpuUsage();
   const r = await drive(async (i) => {
     await leader!.propose(KvStateMachine.put(`k${i % 1000}`, "x".repeat(64)));
   });
+  const cpu = process.cpuUsage(cpu0);
+  const per = (f: (s: RaftDriver["stats"]) => number) => drivers.map((d, i) => (f(d.stats) - f(before[i]!)) / r.commits);
+  const fsyncs = per((s) => s.fsyncs).map((x) => x.toFixed(2)).join("/");
+  const readies = per((s) => s.readies).map((x) => x.toFixed(2)).join("/");
+  r.detail = `per commit: fsyncs ${fsyncs}, readies ${readies} (each replica), cpu ${((cpu.user + cpu.system) / r.commits).toFixed(0)} µs (all three replicas, one process)`;
   for (const d of drivers) await d.stop();
   await Promise.all(nodes.map((n) => n.stop()));
   rmSync(dir, { recursive: true, force: true });
   return r;
+}
+
+/** The same, each replica in its own process (as hubs run; as etcd's members run): their fsyncs overlap. */
+async function greyProcesses(): Promise<Result> {
+  const dir = mkdtempSync(join(tmpdir(), "grey-bench-p-"));
+  type Reply = { type: string; peerId?: string; addrs?: string[]; lat?: number[]; seconds?: number; fsyncs?: number; readies?: number };
+  const inbox: { i: number; m: Reply }[] = [];
+  const procs = [0, 1, 2].map((i) => Bun.spawn([process.execPath, join(import.meta.dir, "consensus-replica.ts")], { stdout: "inherit", stderr: "inherit", ipc: (m: Reply) => inbox.push({ i, m }) }));
+  const next = async (type: string, ms = 30_000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const k = inbox.findIndex((x) => x.m.type === type);
+      if (k >= 0) return inbox.splice(k, 1)[0]!;
+      if (Date.now() > deadline) throw new Error(`bench replica: no ${type} within ${ms} ms`);
+      await Bun.sleep(5);
+    }
+  };
+  try {
+    const hellos = await Promise.all(procs.map(() => next("hello")));
+    const peers = hellos.map(({ m }) => [nodeIdOfPeer(m.peerId!), { peerId: m.peerId!, multiaddrs: m.addrs! }]);
+    for (const p of procs) p.send({ type: "start", dir, peers });
+    const { i: leader } = await next("leader");
+    procs[leader]!.send({ type: "drive", seconds, clients });
+    const { m } = await next("result", seconds * 1000 + 30_000);
+    const lat = m.lat!;
+    return { commits: lat.length, perSec: lat.length / m.seconds!, p50: pct(lat, 50), p99: pct(lat, 99), detail: `per commit on the leader: fsyncs ${(m.fsyncs! / lat.length).toFixed(2)}, readies ${(m.readies! / lat.length).toFixed(2)}` };
+  } finally {
+    for (const p of procs) {
+      try {
+        p.send({ type: "stop" });
+      } catch {}
+    }
+    await Promise.race([Promise.all(procs.map((p) => p.exited)), Bun.sleep(5000)]);
+    for (const p of procs) p.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function etcdLoopback(): Promise<Result | string> {
@@ -140,14 +187,21 @@ async function scopeLatency(oneWayMs: number, commits = 25): Promise<number[]> {
 
 const f = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "-");
 console.log(`consensus bench: ${seconds}s per system, ${clients} concurrent clients, 64-byte values, fsync on every commit\n`);
-const grey = await greyLoopback();
+const greyProc = await greyProcesses();
 const etcd = values["skip-etcd"] ? "skipped" : await etcdLoopback();
-console.log("system                          commits/s   p50 ms   p99 ms");
-console.log(`grey raft (libp2p, sqlite FULL) ${grey.perSec.toFixed(0).padStart(9)} ${f(grey.p50).padStart(8)} ${f(grey.p99).padStart(8)}`);
-if (typeof etcd === "string") console.log(`etcd 3 members (v3 JSON gateway) ${etcd}`);
-else {
-  console.log(`etcd 3 members (v3 JSON gateway)${etcd.perSec.toFixed(0).padStart(9)} ${f(etcd.p50).padStart(8)} ${f(etcd.p99).padStart(8)}`);
-  console.log(`ratio grey/etcd: throughput ×${(grey.perSec / etcd.perSec).toFixed(2)}, p50 ×${(grey.p50 / etcd.p50).toFixed(2)}, p99 ×${(grey.p99 / etcd.p99).toFixed(2)}`);
+const grey = await greyLoopback();
+const row = (name: string, r: Result) => console.log(`${name.padEnd(36)}${r.perSec.toFixed(0).padStart(9)} ${f(r.p50).padStart(8)} ${f(r.p99).padStart(8)}`);
+const ratio = (r: Result, e: Result) => `throughput ×${(r.perSec / e.perSec).toFixed(2)}, p50 ×${(r.p50 / e.p50).toFixed(2)}, p99 ×${(r.p99 / e.p99).toFixed(2)}`;
+console.log("system                              commits/s   p50 ms   p99 ms");
+row("grey raft, 3 processes (libp2p, FULL)", greyProc);
+console.log(`  ${greyProc.detail}`);
+if (typeof etcd === "string") console.log(`etcd 3 members (v3 JSON gateway)    ${etcd}`);
+else row("etcd 3 members (v3 JSON gateway)", etcd);
+row("grey raft, 3 replicas in 1 process", grey);
+console.log(`  ${grey.detail}`);
+if (typeof etcd !== "string") {
+  console.log(`ratio grey/etcd, 3 processes each:  ${ratio(greyProc, etcd)}`);
+  console.log(`ratio grey (1 process)/etcd:        ${ratio(grey, etcd)}`);
 }
 console.log("\ncommit latency per scope (3 replicas, injected one-way delay, median of 25 sequential commits)");
 console.log("scope            one-way ms   median ms   p99 ms   target ms   ok");

@@ -12,21 +12,16 @@ import { parseArgs } from "node:util";
 import {
   agentBin, createToken, hubBin, initHub, requireBinaries, run, startAgent, startHub, stopAll, tempDir, waitFor, agentStatus,
 } from "../test/e2e/harness.ts";
+import { mb, median, ms, printTable, ratio } from "./stats.ts";
 
 const { values } = parseArgs({ args: process.argv.slice(2), options: { runs: { type: "string" }, agents: { type: "string" } } });
 const runs = Number(values.runs ?? 7);
 const agentCount = Number(values.agents ?? 20);
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const rssMb = (pid: number) => {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
 };
-const mb = (n: number) => `${n.toFixed(1)} MB`;
-const ms = (n: number) => `${n.toFixed(1)} ms`;
 
 requireBinaries();
 const work = tempDir("grey-bench-");
@@ -60,7 +55,7 @@ async function idleRss(cmd: string[], settleMs = 1500): Promise<number> {
 
 const rows: [string, string, string, string][] = [];
 const add = (what: string, bare: number, ours: number, fmt: (n: number) => string) =>
-  rows.push([what, fmt(bare), fmt(ours), `${(ours / bare).toFixed(2)}x`]);
+  rows.push([what, fmt(bare), fmt(ours), ratio(ours, bare)]);
 
 add("binary size (agent)", statSync(bareBin).size / 1e6, statSync(agentBin).size / 1e6, mb);
 add("binary size (hub)", statSync(bareBin).size / 1e6, statSync(hubBin).size / 1e6, mb);
@@ -102,7 +97,6 @@ add("idle RSS: hub, no agents", bareRss, hubAlone, mb);
 add(`idle RSS: hub with ${agentCount} agents`, bareRss, rssMb(hub.proc.pid), mb);
 await stopAll();
 
-const widths = [0, 1, 2, 3].map((i) => Math.max(...[["measure", "bare bun", "grey", "ratio"], ...rows].map((r) => r[i]!.length)));
-for (const r of [["measure", "bare bun", "grey", "ratio"], ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "));
+printTable(["measure", "bare bun", "grey", "ratio"], rows);
 console.log(`\nmedians of ${runs} runs (RSS: median over ${agentCount} agents, bare: median of 3); bun ${Bun.version}, ${process.arch}`);
 process.exit(0);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { ConfigError } from "../plugins/sdk/errors.ts";
 import { writeFileAtomic } from "../plugins/sdk/fs.ts";
+import { KmsConfigSchema } from "../plugins/host/keystore.ts";
 import { heartbeatIntervalMsDefault, memberCertTtlMsDefault, memberCertTtlMsMin } from "../plugins/sdk/limits.ts";
 
 export const HUB_CONFIG_FILE = "hub.json";
@@ -41,6 +42,8 @@ const HubFile = z.object({
     z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
     z.strictObject({ cpu: z.union([z.string(), z.number()]).optional(), memory: z.union([z.string(), z.number()]).optional() }),
   ).default({}),
+  /** Envelope encryption of the CA key and node key at rest (plugins/host/keystore.ts). Absent: plaintext key files. */
+  kms: KmsConfigSchema.optional(),
   /** The federation log (hub/fedlog): the other hubs of the Raft group, as multiaddrs ending in /p2p/PEER_ID. Absent or empty: no consensus. */
   consensus: z.object({
     peers: z.array(z.string().min(1).max(512)).max(15),

@@ -5,7 +5,9 @@ import { generateKey } from "@libp2p/pnet";
 import { parseLogLevel } from "../plugins/host/log.ts";
 import { writeSecretFile } from "../plugins/sdk/fs.ts";
 import { parseDuration, requireString, runCli, type Command } from "../plugins/host/cli.ts";
-import { loadOrCreateNodeKey, peerIdOf } from "../plugins/mesh-libp2p/node-key.ts";
+import { loadOrCreateNodeKey, NODE_KEY_FILE, peerIdOf } from "../plugins/mesh-libp2p/node-key.ts";
+import { dataDirKmsConfig, kmsFromConfig, kmsOption, migrateKeyFiles, PURPOSE, setConfigKms } from "../plugins/host/keystore.ts";
+import { caPaths } from "./ca/layout.ts";
 import { ConfigError } from "../plugins/sdk/errors.ts";
 import { tokenTtlMsDefault } from "../plugins/sdk/limits.ts";
 import { encodeJoinToken } from "../plugins/sdk/token.ts";
@@ -55,20 +57,24 @@ const commands: Record<string, Command> = {
       name: { type: "string", description: "hub name (default: hub-1)" },
       "federation-from": { type: "string", description: "join an existing federation: reuse the CA of that hub data dir" },
       "allow-formats": { type: "string", description: "comma-separated evidence formats accepted (default: dev)" },
+      kms: { type: "string", description: "seal the CA key and node key with a KMS: JSON {\"provider\":\"aws|gcp|azure|hsm|tpm\",...} or a file holding it (saved in hub.json)" },
     },
     async run(v) {
       const dir = dataDir(v);
       const org = checkId("org", (v.org as string) ?? "grey");
       const name = checkId("name", (v.name as string) ?? "hub-1");
+      const kmsCfg = v.kms ? kmsOption(v.kms as string) : undefined;
+      const kms = kmsCfg ? { kms: kmsFromConfig(kmsCfg) } : {};
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const key = await loadOrCreateNodeKey(dir);
+      const key = await loadOrCreateNodeKey(dir, kms);
       const hubPeerId = peerIdOf(key);
       const from = v["federation-from"] as string | undefined;
-      if (from) await initFederationFrom(dir, resolve(from), { hubPeerId, hubName: name, now: new Date() });
-      else await initFederation(dir, { org, hubPeerId, hubName: name, now: new Date() });
-      const ca = await loadCa(dir);
+      if (from) await initFederationFrom(dir, resolve(from), { hubPeerId, hubName: name, now: new Date(), ...kms });
+      else await initFederation(dir, { org, hubPeerId, hubName: name, now: new Date(), ...kms });
+      const ca = await loadCa(dir, kms);
       const allow = ((v["allow-formats"] as string) ?? "dev").split(",").map((s) => s.trim()).filter(Boolean);
-      writeHubConfig(dir, { org: ca.org, name, attestation: { allow } });
+      writeHubConfig(dir, { org: ca.org, name, attestation: { allow }, ...(kmsCfg ? { kms: kmsCfg } : {}) });
+      if (kmsCfg) console.log(`keys sealed   ${kms.kms!.name} (ca/ca.key, node.key)`);
       console.log(`federation CA ${ca.fingerprint}`);
       console.log(`hub peer id   ${hubPeerId}`);
       console.log(`admin creds   ${join(dir, "admin")}/{ca.pem,cert.pem,key.pem}`);
@@ -197,6 +203,22 @@ const commands: Record<string, Command> = {
       } finally {
         log.close();
       }
+    },
+  },
+  "kms migrate": {
+    summary: "seal the plaintext CA key and node key with a KMS (envelope files); --kms also saves it in hub.json",
+    usage: "kms migrate --data-dir DIR [--kms JSON|FILE]",
+    options: { ...dataDirOpt, kms: { type: "string", description: "KMS to use (default: hub.json kms)" } },
+    async run(v) {
+      const dir = dataDir(v);
+      loadHubConfig(dir); // a valid hub data dir
+      const have = dataDirKmsConfig(dir);
+      const cfg = v.kms ? kmsOption(v.kms as string) : have;
+      if (have && cfg && JSON.stringify(have) !== JSON.stringify(cfg)) throw new ConfigError([`--kms: hub.json already names another KMS (${have.provider}); re-wrapping under a new KMS is not supported`]);
+      if (!cfg) throw new ConfigError([`${join(dir, HUB_CONFIG_FILE)} has no "kms": pass --kms`]);
+      const files = [{ path: caPaths(dir).caKey, purpose: PURPOSE.caKey }, { path: join(dir, NODE_KEY_FILE), purpose: PURPOSE.nodeKey }];
+      for (const line of await migrateKeyFiles(files, kmsFromConfig(cfg))) console.log(line);
+      if (v.kms) setConfigKms(join(dir, HUB_CONFIG_FILE), cfg);
     },
   },
   "attest verify": attestVerifyCommand,

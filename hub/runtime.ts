@@ -40,8 +40,9 @@ export const AUDIT_DB = "audit.db";
 
 /** Services every hub runs, in start order. */
 export function hubServices(fedlog: FedlogService = fedlogService()): HubService[] {
-  // fedlog first: its follower redirect must run before the other services' routes.
-  return [fedlog, agreementsService(), tasksService()];
+  // fedlog first: its follower redirect must run before the other services' routes; its
+  // replication last: the log replays into the stores once every applier is registered.
+  return [fedlog, agreementsService(fedlog), tasksService(fedlog), fedlog.replication];
 }
 
 export const RUN_FILE = "run.json";

@@ -64,6 +64,8 @@ export function tasksAgentService(init: { concurrency?: number } = {}): AgentSer
       });
 
       let wake: () => void = () => {};
+      /** A new hub-bound result: push now rather than at the next idle poll (only while the hub is reachable). */
+      let pushSoon: () => void = () => {};
       const waiters = new Map<string, (r: SubtaskResult) => void>();
 
       const execute = async (spec: SubtaskSpec, origin: SubtaskOrigin) => {
@@ -94,6 +96,7 @@ export function tasksAgentService(init: { concurrency?: number } = {}): AgentSer
         if (origin === "hub") records.unshift({ kind: "result", body: result });
         s.complete(spec.id, result, records);
         waiters.get(spec.id)?.(result);
+        if (origin === "hub") pushSoon();
         wake();
       };
 
@@ -148,6 +151,10 @@ export function tasksAgentService(init: { concurrency?: number } = {}): AgentSer
         hubUp = up;
         if (up) kick();
       });
+      let failures = 0;
+      pushSoon = () => {
+        if (hubUp && failures === 0) kick();
+      };
       const pushOnce = async (): Promise<boolean> => {
         if (s.pending(1).length === 0) return false;
         const hub = await ctx.connectHub(stopping.signal);
@@ -170,7 +177,6 @@ export function tasksAgentService(init: { concurrency?: number } = {}): AgentSer
         return s.pending(1).length > 0;
       };
       loops.push((async () => {
-        let failures = 0;
         while (!stopping.signal.aborted) {
           try {
             const more = await pushOnce();

@@ -15,12 +15,15 @@ import { IdSchema } from "../../plugins/sdk/wire.ts";
 import type { AuditLog } from "../audit/log.ts";
 import { invoiceCsv, invoiceFor, type UsageMeter, type RateCards } from "../billing/index.ts";
 import { errorResponse } from "./http.ts";
-import type { AgreementStore } from "./store.ts";
+import type { AgreementStore, ApplyResult } from "./store.ts";
 
 export type AgreementRoutesEnv = { Variables: { identity?: FederationIdentity } };
 
 export type AgreementRoutesDeps = {
-  store: Pick<AgreementStore, "applyAgreement" | "getAgreement" | "listAgreements">;
+  store: Pick<AgreementStore, "getAgreement" | "listAgreements"> & {
+    /** The store's own, or (consensus enabled) one that writes through the federation log. */
+    applyAgreement(text: string, now: number): ApplyResult | Promise<ApplyResult>;
+  };
   meter: UsageMeter;
   rateCards: RateCards;
   audit?: Pick<AuditLog, "append">;
@@ -64,7 +67,7 @@ export function agreementRoutes(deps: AgreementRoutesDeps): Hono<AgreementRoutes
     const identity = c.get("identity");
     if (!mayApply(identity)) throw new ForbiddenError("only federation admins may apply agreements");
     const text = await c.req.text();
-    const { agreement, change } = store.applyAgreement(text, deps.clock.now());
+    const { agreement, change } = await store.applyAgreement(text, deps.clock.now());
     if (change !== "unchanged") {
       audit?.append({
         kind: "agreement-change",

@@ -4,8 +4,10 @@
  * of the key.
  */
 import { readFileSync } from "node:fs";
+import { PURPOSE, readKeyFile } from "../../plugins/host/keystore.ts";
+import type { Kms } from "../../plugins/sdk/kms.ts";
 import type { X509Certificate } from "@peculiar/x509";
-import { MalformedInputError } from "../../plugins/sdk/errors.ts";
+import { GreyError, MalformedInputError } from "../../plugins/sdk/errors.ts";
 import { caFingerprint, memberUri, peerUri } from "../../plugins/sdk/identity.ts";
 import { memberCertTtlMsMin } from "../../plugins/sdk/limits.ts";
 import { memberCertTtlMsMax } from "./constants.ts";
@@ -94,16 +96,25 @@ export async function caFromPem(certPem: string, keyPem: string): Promise<Ca> {
   };
 }
 
-/** Load the CA of the hub data dir `dir` (DIR/ca/ca.pem + DIR/ca/ca.key). */
-export async function loadCa(dir: string): Promise<Ca> {
+/**
+ * Load the CA of the hub data dir `dir` (DIR/ca/ca.pem + DIR/ca/ca.key). A ca.key sealed by a KMS
+ * (host/keystore.ts) is opened through the KMS named in DIR/hub.json (or `opts.kms`).
+ */
+export async function loadCa(dir: string, opts: { kms?: Kms } = {}): Promise<Ca> {
+  return caFromPem(...(await readCaFiles(dir, opts)));
+}
+
+/** [certPem, keyPem] of a hub data dir; CaMissingError when a file is missing. */
+export async function readCaFiles(dir: string, opts: { kms?: Kms } = {}): Promise<[string, string]> {
   const p = caPaths(dir);
   let certPem: string;
-  let keyPem: string;
+  let keyBytes: Uint8Array;
   try {
     certPem = readFileSync(p.caCert, "utf8");
-    keyPem = readFileSync(p.caKey, "utf8");
+    keyBytes = await readKeyFile(p.caKey, { dir, purpose: PURPOSE.caKey, ...(opts.kms ? { kms: opts.kms } : {}) });
   } catch (err) {
+    if (err instanceof GreyError) throw err; // KMS unavailable/refused, bad envelope: keep the typed error
     throw new CaMissingError(dir, (err as NodeJS.ErrnoException).code ?? "unreadable", { cause: err });
   }
-  return caFromPem(certPem, keyPem);
+  return [certPem, new TextDecoder().decode(keyBytes)];
 }

@@ -12,6 +12,9 @@ import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { sha256 } from "@noble/hashes/sha2.js";
 import type { X509Certificate } from "@peculiar/x509";
 import { writeFileAtomic, writeSecretFile } from "../../plugins/sdk/fs.ts";
+import { PURPOSE, writeKeyFile } from "../../plugins/host/keystore.ts";
+import type { Kms } from "../../plugins/sdk/kms.ts";
+import { readCaFiles } from "./ca.ts";
 import { adminUri, caFingerprint, hubUri, peerUri } from "../../plugins/sdk/identity.ts";
 import { MalformedInputError } from "../../plugins/sdk/errors.ts";
 import { adminCertTtlMs, caCertTtlMs, hubCertTtlMs } from "./constants.ts";
@@ -30,6 +33,8 @@ export type InitOptions = {
   /** Default: "admin". */
   adminName?: string;
   now: Date;
+  /** Seal DIR/ca/ca.key with this KMS (an envelope, host/keystore.ts). Default: DIR/hub.json's kms, else plaintext. */
+  kms?: Kms;
 };
 
 export type InitFromOptions = Omit<InitOptions, "org">;
@@ -55,15 +60,7 @@ export async function initFederation(dir: string, opts: InitOptions): Promise<In
 export async function initFederationFrom(dir: string, sourceDir: string, opts: InitFromOptions): Promise<InitResult> {
   const p = caPaths(dir);
   if (existsSync(p.caDir)) throw new FederationExistsError(dir);
-  const src = caPaths(sourceDir);
-  let certPem: string;
-  let keyPem: string;
-  try {
-    certPem = readFileSync(src.caCert, "utf8");
-    keyPem = readFileSync(src.caKey, "utf8");
-  } catch (err) {
-    throw new CaMissingError(sourceDir, (err as NodeJS.ErrnoException).code ?? "unreadable", { cause: err });
-  }
+  const [certPem, keyPem] = await readCaFiles(sourceDir);
   const cert = new x509.X509Certificate(certPem);
   const { privateKey } = await importPkcs8Pem(keyPem);
   const org = cert.subjectName.getField("O")[0];
@@ -120,7 +117,7 @@ async function writeFederation(
     chmodSync(d, 0o700);
   }
   const caPem = pem(ca.cert);
-  writeSecretFile(p.caKey, caKeyPem);
+  await writeKeyFile(p.caKey, caKeyPem, { dir, purpose: PURPOSE.caKey, ...(opts.kms ? { kms: opts.kms } : {}) });
   writeFileAtomic(p.caCert, caPem);
   writeSecretFile(p.hubKey, await exportPkcs8Pem(hubKeys.privateKey));
   writeFileAtomic(p.hubCert, pem(hubCert));

@@ -17,7 +17,7 @@ import { nodeIdOfPeer } from "../../plugins/consensus-raft/driver/node-id.ts";
 import type { Registry } from "../registry/index.ts";
 import { encodeCommand, fedlogCommandBytesMax, type FedlogCommand } from "./commands.ts";
 import { PROTOCOL_FEDLOG, fedlogRetryMs, fedlogWriteTimeoutMs } from "./constants.ts";
-import { FedlogStateMachine, type ApplyResult } from "./state-machine.ts";
+import { FedlogStateMachine, type ApplyResult, type FedlogAppliers } from "./state-machine.ts";
 
 const bytes = z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= fedlogCommandBytesMax);
 const ForwardRequest = z.object({ v: z.literal(1), type: z.literal("fedlog-propose"), command: bytes });
@@ -76,11 +76,11 @@ export class FederationLog {
   readonly peers: Map<number, RaftPeer>;
   readonly self: number;
 
-  constructor(private readonly init: FederationLogInit, private readonly deps: { node: Libp2pLike & { handle: Function }; registry: Registry; logger: Logger }) {
+  constructor(private readonly init: FederationLogInit, private readonly deps: { node: Libp2pLike & { handle: Function }; registry: Registry; logger: Logger; appliers?: FedlogAppliers }) {
     this.self = nodeIdOfPeer(init.selfPeerId);
     this.peers = parseRaftPeers(init.peers.filter((p) => !p.endsWith(init.selfPeerId)));
     if (this.peers.has(this.self)) throw new MalformedInputError("consensus.peers: two hubs map to the same raft id");
-    this.sm = new FedlogStateMachine(init.fedlogPath, deps.registry, deps.logger);
+    this.sm = new FedlogStateMachine(init.fedlogPath, deps.registry, deps.logger, deps.appliers);
     this.transport = new Libp2pTransport({ node: deps.node, peers: this.peers, logger: deps.logger });
     this.driver = new RaftDriver(
       { id: this.self, founders: [this.self, ...this.peers.keys()], storagePath: init.raftPath, tickMs: init.tickMs, electionTicks: init.electionTicks },

@@ -19,22 +19,70 @@ import { FEDLOG_DB, RAFT_DB, announceCheckMs } from "./constants.ts";
 import { FederationLog } from "./log.ts";
 import type { FedlogCommand } from "./commands.ts";
 
-export interface FedlogService extends HubService {
-  /** The running log, when consensus is enabled and the service started. */
-  readonly log: FederationLog | undefined;
-  /** True when registry writes must go through the log. */
+/** What other hub services use: write through the log, and apply commands into their own stores. */
+export interface FedlogWrites {
+  /** True when consensus is configured: the writes below must go through the log. */
   active(): boolean;
+  /** Resolves once the command is applied on this hub; FedlogRejectedError when every hub refused it. */
   write(cmd: FedlogCommand): Promise<number>;
+  /**
+   * Run `fn` on every hub when a command of `type` is applied (and for the
+   * agreements of a snapshot). Deterministic; a GreyError it throws refuses
+   * the command on every hub alike. Register before `replication` starts.
+   */
+  onApply<T extends FedlogCommand["type"]>(type: T, fn: (cmd: Extract<FedlogCommand, { type: T }>) => void): void;
+}
+
+export interface FedlogService extends HubService, FedlogWrites {
+  /** The log, when consensus is enabled and the service started. */
+  readonly log: FederationLog | undefined;
+  /**
+   * Starts replication (and with it the replay of the log into the stores):
+   * list it after the services that register appliers.
+   */
+  readonly replication: HubService;
 }
 
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 
 export function fedlogService(): FedlogService {
   let log: FederationLog | undefined;
+  let started = false;
+  let ctx: HubServiceContext | undefined;
   let timers: ReturnType<typeof setInterval>[] = [];
   let stopRotation: (() => void) | undefined;
+  const appliers = new Map<FedlogCommand["type"], (cmd: FedlogCommand) => void>();
+  const replication: HubService = {
+    name: "fedlog-replication",
+    async start() {
+      if (!log || !ctx) return;
+      await log.start();
+      started = true;
+      startBackground(log, ctx);
+    },
+    async stop() {},
+  };
+  const startBackground = (l: FederationLog, ctx: HubServiceContext) => {
+    const c = ctx.cfg.consensus!;
+    // Announce our API URL once the API listens (DIR/run.json of this process), and again if the log lost it.
+    const announce = async () => {
+      const api = readOwnApi(ctx.cfg.dataDir);
+      if (!api || l.sm.hub(l.self)?.api === api) return;
+      await l.write({ type: "hub-announced", member: l.self, peerId: ctx.hubPeerId, api, at: ctx.clock.now() }).catch((err) =>
+        ctx.logger.debug("hub announce deferred", { error: (err as Error).message }));
+    };
+    let announcing = false;
+    timers.push(setInterval(() => {
+      if (announcing) return;
+      announcing = true;
+      void announce().finally(() => (announcing = false));
+    }, Math.min(announceCheckMs, 10 * c.tickMs)));
+    if (c.rotateEveryMs) stopRotation = rotateLeadership(l.driver, { everyMs: c.rotateEveryMs, logger: ctx.logger });
+    ctx.logger.info("federation log started", { member: l.self, peers: c.peers.length });
+  };
   return {
     name: "fedlog",
+    replication,
     get log() {
       return log;
     },
@@ -43,44 +91,38 @@ export function fedlogService(): FedlogService {
       if (!log) throw new Error("fedlog service not active");
       return log.write(cmd);
     },
-    async start(ctx: HubServiceContext) {
+    onApply(type, fn) {
+      appliers.set(type, fn as (cmd: FedlogCommand) => void);
+    },
+    async start(c0: HubServiceContext) {
+      ctx = c0;
       const c = ctx.cfg.consensus;
       if (!c || c.peers.length === 0) return;
       const l = new FederationLog(
         { selfPeerId: ctx.hubPeerId, peers: c.peers, raftPath: join(ctx.cfg.dataDir, RAFT_DB), fedlogPath: join(ctx.cfg.dataDir, FEDLOG_DB), tickMs: c.tickMs, electionTicks: c.electionTicks },
-        { node: ctx.node as never, registry: ctx.registry, logger: ctx.logger },
+        { node: ctx.node as never, registry: ctx.registry, logger: ctx.logger, appliers },
       );
-      await l.start();
+      // Writes made before replication starts wait for it (they retry until a leader is known).
       log = l;
       ctx.app.use("*", redirectWritesToLeader(l));
       ctx.app.get("/v1/consensus", (cx) => {
         const s = l.driver.status();
         return cx.json({ member: l.self, role: s.role, term: s.term, leader: l.leaderApi() ?? null, commit: s.commit, applied: l.sm.appliedIndex(), voters: l.driver.membership().voters, hubs: l.sm.hubs() });
       });
+      ctx.app.get("/v1/consensus/tasks/:id", (cx) => {
+        const a = l.sm.taskAssignmentAt(cx.req.param("id"));
+        return a ? cx.json({ subtaskId: cx.req.param("id"), ...a }) : jsonError(cx, 404, "ERR_NOT_FOUND", "no assignment of that subtask in the federation log");
+      });
       const term = ctx.metrics.gauge("grey_raft_term", "Current Raft term of the federation log.");
       const leader = ctx.metrics.gauge("grey_raft_is_leader", "1 when this hub leads the federation log.");
       const commit = ctx.metrics.gauge("grey_raft_commit_index", "Commit index of the federation log.");
       ctx.metrics.collect(() => {
+        if (!started) return;
         const s = l.driver.status();
         term.set({}, s.term);
         leader.set({}, l.isLeader() ? 1 : 0);
         commit.set({}, s.commit);
       });
-      // Announce our API URL once the API listens (DIR/run.json of this process), and again if the log lost it.
-      const announce = async () => {
-        const api = readOwnApi(ctx.cfg.dataDir);
-        if (!api || l.sm.hub(l.self)?.api === api) return;
-        await l.write({ type: "hub-announced", member: l.self, peerId: ctx.hubPeerId, api, at: ctx.clock.now() }).catch((err) =>
-          ctx.logger.debug("hub announce deferred", { error: (err as Error).message }));
-      };
-      let announcing = false;
-      timers.push(setInterval(() => {
-        if (announcing) return;
-        announcing = true;
-        void announce().finally(() => (announcing = false));
-      }, Math.min(announceCheckMs, 10 * c.tickMs)));
-      if (c.rotateEveryMs) stopRotation = rotateLeadership(l.driver, { everyMs: c.rotateEveryMs, logger: ctx.logger });
-      ctx.logger.info("federation log started", { member: l.self, peers: c.peers.length });
     },
     async stop() {
       stopRotation?.();
@@ -88,6 +130,7 @@ export function fedlogService(): FedlogService {
       timers = [];
       await log?.stop();
       log = undefined;
+      started = false;
     },
   };
 }

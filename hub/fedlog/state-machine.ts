@@ -41,11 +41,14 @@ interface Image {
   tasks: { taskId: string; clusterId: string; at: number }[];
 }
 
+/** Commands other hub services apply into their own stores (agreements into agreements.db), on every hub. */
+export type FedlogAppliers = ReadonlyMap<FedlogCommand["type"], (cmd: FedlogCommand) => void>;
+
 export class FedlogStateMachine implements ReplicatedStateMachine {
   private readonly db: Database;
   private applied: number;
 
-  constructor(path: string, private readonly registry: Registry, private readonly logger: Logger) {
+  constructor(path: string, private readonly registry: Registry, private readonly logger: Logger, private readonly appliers: FedlogAppliers = new Map()) {
     this.db = new Database(path, { create: true, strict: true });
     this.db.exec("PRAGMA journal_mode = WAL");
     this.db.exec("PRAGMA synchronous = FULL");
@@ -58,30 +61,52 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
   }
 
   apply(cmd: CommittedCommand): ApplyResult {
-    let decoded: FedlogCommand | undefined;
-    let result: ApplyResult = { ok: true };
-    try {
-      decoded = decodeCommand(cmd.data);
-    } catch (err) {
-      // Deterministic on every replica of this build: skip, count, carry on.
-      this.logger.warn("fedlog entry skipped", { index: cmd.index, error: (err as Error).message });
-      result = { ok: false, code: (err as GreyError).code ?? "ERR_MALFORMED_INPUT", message: (err as Error).message };
-    }
-    if (decoded) {
+    return this.applyBatch([cmd])[0]!;
+  }
+
+  /**
+   * Applies a Ready's commands: registry writes command by command (each its
+   * own transaction), then this store's tables and the applied index in ONE
+   * transaction (one fsync per batch, not per command). A crash in between
+   * re-applies the batch, which is harmless (idempotent commands).
+   */
+  applyBatch(cmds: readonly CommittedCommand[]): ApplyResult[] {
+    const last = cmds[cmds.length - 1];
+    if (!last) return [];
+    const decoded: (FedlogCommand | undefined)[] = [];
+    const results: ApplyResult[] = [];
+    let skipped = 0;
+    for (const cmd of cmds) {
+      let d: FedlogCommand | undefined;
+      let result: ApplyResult = { ok: true };
       try {
-        this.applyToRegistry(decoded);
+        d = decodeCommand(cmd.data);
       } catch (err) {
-        if (!(err instanceof GreyError)) throw err;
-        result = { ok: false, code: err.code, message: err.message };
+        // Deterministic on every replica of this build: skip, count, carry on.
+        this.logger.warn("fedlog entry skipped", { index: cmd.index, error: (err as Error).message });
+        result = { ok: false, code: (err as GreyError).code ?? "ERR_MALFORMED_INPUT", message: (err as Error).message };
+        skipped++;
       }
+      if (d) {
+        try {
+          this.applyToRegistry(d);
+        } catch (err) {
+          if (!(err instanceof GreyError)) throw err;
+          result = { ok: false, code: err.code, message: err.message };
+        }
+      }
+      decoded.push(d);
+      results.push(result);
     }
     this.db.transaction(() => {
-      if (decoded && result.ok) this.applyLocal(decoded);
+      decoded.forEach((d, i) => {
+        if (d && results[i]!.ok) this.applyLocal(d);
+      });
       this.db.query("INSERT INTO meta (id, applied, skipped) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET applied = ?1, skipped = skipped + ?2")
-        .run(cmd.index, decoded ? 0 : 1);
+        .run(last.index, skipped);
     })();
-    this.applied = cmd.index;
-    return result;
+    this.applied = last.index;
+    return results;
   }
 
   private applyToRegistry(c: FedlogCommand): void {
@@ -99,6 +124,8 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
         this.registry.revoke(c.peerId, c.reason, new Date(c.at));
         return;
       default:
+        // a GreyError thrown here refuses the command, identically on every hub
+        this.appliers.get(c.type)?.(c);
         return;
     }
   }
@@ -129,7 +156,12 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
   }
 
   taskAssignment(taskId: string): string | undefined {
-    return (this.db.query("SELECT cluster_id FROM tasks WHERE task_id = ?").get(taskId) as { cluster_id: string } | null)?.cluster_id;
+    return this.taskAssignmentAt(taskId)?.clusterId;
+  }
+
+  taskAssignmentAt(taskId: string): { clusterId: string; at: number } | undefined {
+    const r = this.db.query("SELECT cluster_id AS clusterId, at FROM tasks WHERE task_id = ?").get(taskId) as { clusterId: string; at: number } | null;
+    return r ?? undefined;
   }
 
   agreement(agreementId: string): unknown {
@@ -181,6 +213,15 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
       for (const t of img.tasks) this.db.query("INSERT INTO tasks (task_id, cluster_id, at) VALUES (?, ?, ?)").run(t.taskId, t.clusterId, t.at);
       this.db.query("INSERT INTO meta (id, applied) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET applied = ?1").run(index);
     })();
+    // the services' own stores get the image's latest state (re-applying unchanged terms is a no-op)
+    for (const a of img.agreements) {
+      try {
+        this.appliers.get("agreement-applied")?.({ type: "agreement-applied", agreementId: a.agreementId, body: JSON.parse(a.body) as Record<string, unknown>, at: a.at });
+      } catch (err) {
+        if (!(err instanceof GreyError)) throw err;
+        this.logger.warn("agreement from snapshot refused", { agreementId: a.agreementId, error: err.message });
+      }
+    }
     this.applied = index;
   }
 

@@ -41,3 +41,8 @@ export async function revoke(t: Target, peerId: string, reason: string, now: Dat
   }
   await t.fedlog.write({ type: "member-revoked", peerId, reason: reason.slice(0, 1024), at: now.getTime() });
 }
+
+/** Task assignments, one command per subtask (they share a Raft batch): every hub then knows where each runs. */
+export async function recordAssignments(log: Pick<MembershipLog, "write">, clusterId: string, subtaskIds: readonly string[], at: number): Promise<void> {
+  await Promise.all(subtaskIds.map((taskId) => log.write({ type: "task-assigned", taskId, clusterId, at })));
+}

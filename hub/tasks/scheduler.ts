@@ -56,6 +56,12 @@ export interface SchedulerDeps {
   logger: Logger;
   clock: { now(): number };
   onEvent?: (event: "assigned" | "failover" | "completed" | "failed" | "refused" | "preempted" | "held") => void;
+  /**
+   * Consensus enabled: records the assignments in the federation log before
+   * delivery, so every hub knows where each subtask runs. Throws: the batch is
+   * not delivered (the subtasks go back to pending).
+   */
+  recordAssignments?: (clusterId: string, subtaskIds: string[]) => Promise<void>;
 }
 
 export function createScheduler(deps: SchedulerDeps) {
@@ -149,6 +155,9 @@ export function createScheduler(deps: SchedulerDeps) {
     const admitted = new Map<string, CrossOrgAdmission>();
     const tickSharing = deps.sharing && sharingTick(deps.sharing);
     let seq = now.getTime();
+    // Admission depends on the provider org, not the cluster, and a tick only adds to running sets:
+    // a refusal holds for every cluster of that org and every like subtask for the rest of the tick.
+    const refusedThisTick = new Map<string, { reason: string; noAgreement: boolean; subtaskId: string }>();
     for (const row of pending) {
       const plan = planOf(row.task_id);
       const tried = new Set(JSON.parse(row.history) as string[]);
@@ -164,6 +173,12 @@ export function createScheduler(deps: SchedulerDeps) {
         const consumer = consumerOf(row.task_id);
         const refusals = new Map<string, boolean>();
         for (const m of order) {
+          const key = `${consumer}|${m.org}|${plan.limits.memoryBytes}`;
+          const known = refusedThisTick.get(key);
+          if (known) {
+            refusals.set(known.reason.replaceAll(known.subtaskId, row.id), known.noAgreement);
+            continue;
+          }
           const running = tickSharing.runningOf(m.org);
           const d = placeAcross(
             { consumer, provider: m.org, subtaskId: row.id, limits: plan.limits, seq: ++seq },
@@ -171,6 +186,7 @@ export function createScheduler(deps: SchedulerDeps) {
             deps.sharing.capacityOf(m.org), running,
           );
           if (!d.ok) {
+            refusedThisTick.set(key, { reason: d.reason, noAgreement: d.noAgreement, subtaskId: row.id });
             refusals.set(d.reason, d.noAgreement);
             continue;
           }
@@ -193,8 +209,7 @@ export function createScheduler(deps: SchedulerDeps) {
             deps.onEvent?.("refused");
           } else {
             const text = `waiting for an agreement to admit it: ${reasons.join("; ")}`;
-            store.hold(row.id, text.length > heldReasonCharsMax ? `${text.slice(0, heldReasonCharsMax - 3)}...` : text);
-            deps.onEvent?.("held");
+            if (store.hold(row.id, text.length > heldReasonCharsMax ? `${text.slice(0, heldReasonCharsMax - 3)}...` : text)) deps.onEvent?.("held");
           }
           continue;
         }
@@ -223,6 +238,7 @@ export function createScheduler(deps: SchedulerDeps) {
         // Mark first: a result can arrive (outbox) before the assign reply does.
         store.tx(() => { for (const s of b.specs) store.markAssigned(s.id, b.member.clusterId, b.member.peerId, admitted.get(s.id)); });
         try {
+          await deps.recordAssignments?.(b.member.clusterId, b.specs.map((s) => s.id));
           const r = await deps.deliver(b.member, b.specs);
           for (const s of b.specs) if (r.accepted.includes(s.id)) deps.onEvent?.("assigned");
           if (r.refused.length) {

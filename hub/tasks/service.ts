@@ -28,13 +28,15 @@ import { taskRoutes } from "./routes.ts";
 import { createScheduler } from "./scheduler.ts";
 import { capacityUnbounded, resolveSharedCapacity } from "./sharing.ts";
 import { TaskStore, TASKS_DB } from "./store.ts";
+import { recordAssignments } from "../fedlog/writes.ts";
+import type { FedlogWrites } from "../fedlog/service.ts";
 
 /** Scheduler period: bounds failover reaction on top of heartbeat-based detection. */
 export const schedulerTickMs = 200;
 
 const same = (a: Uint8Array, b: Uint8Array) => a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);
 
-export function tasksService(): HubService & { store?: TaskStore } {
+export function tasksService(fedlog?: FedlogWrites): HubService & { store?: TaskStore } {
   let store: TaskStore | undefined;
   let meter: UsageMeter | undefined;
   let agreements: AgreementStore | undefined;
@@ -90,6 +92,7 @@ export function tasksService(): HubService & { store?: TaskStore } {
 
       const scheduler = createScheduler({
         store, registry, audit: ctx.audit, deliver, logger, clock, onEvent: (event) => events.inc({ event }),
+        ...(fedlog?.active() ? { recordAssignments: (clusterId: string, ids: string[]) => recordAssignments(fedlog, clusterId, ids, clock.now()) } : {}),
         sharing: {
           hubOrg: ctx.cfg.org,
           agreementFor: (provider, consumer) => agreementStore.getAgreement(agreementId(provider, consumer)),

@@ -145,12 +145,15 @@ describe("cross-org placement under agreements", () => {
     expect(audit[0]!.subject).toBe(victim.id);
     // no capacity left for it now: held, with the capacity reason
     await w.tick();
-    expect(w.view("low").subtasks!.find((s) => s.id === victim.id)!.held).toContain("org-a has no room");
+    expect(w.view("low").subtasks!.find((s) => s.id === victim.id)!.held).toContain(`org-a has no room for subtask ${victim.id}`);
     // an equal-priority consumer does not preempt anything (strictly higher only)
     w.apply(agreementYaml("org-a", "org-d", { cpu: "10 cores", priority: "low" }));
     w.submit("d", "org-d", 1);
+    w.submit("d2", "org-d", 1);
     await w.tick();
     expect(w.view("d").subtasks![0]!.state).toBe("pending");
+    // one evaluation per provider org and tick; each held subtask's reason names itself
+    expect(w.view("d2").subtasks![0]!.held).toContain("org-a has no room for subtask d2.0");
     expect(w.audits.filter((a) => a.kind === "preemption").length).toBe(1);
   });
 

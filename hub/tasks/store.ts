@@ -189,8 +189,8 @@ export class TaskStore {
   }
 
   /** Record why a pending subtask waits (written only when the reason changes). */
-  hold(id: string, reason: string | null): void {
-    this.db.query("UPDATE subtasks SET held = ? WHERE id = ? AND state = 'pending' AND held IS NOT ?").run(reason, id, reason);
+  hold(id: string, reason: string | null): boolean {
+    return this.db.query("UPDATE subtasks SET held = ? WHERE id = ? AND state = 'pending' AND held IS NOT ?").run(reason, id, reason).changes === 1;
   }
 
   /** Refuse a pending subtask for good (e.g. cross-org with no agreement). */

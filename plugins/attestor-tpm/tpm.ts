@@ -283,6 +283,29 @@ export class Tpm {
     return { privateBlob, publicArea };
   }
 
+  /** TPM2_Create of a sealed data object (keyedhash template) holding `data`; unseal() after load() returns it. */
+  async createSealed(parent: number, parentAuth: AuthSession, template: Uint8Array, data: Uint8Array, options?: CallOptions): Promise<{ privateBlob: Uint8Array; publicArea: Uint8Array }> {
+    const r = (
+      await this.execute(
+        { name: "Create", handles: [parent], sessions: [parentAuth], params: (w) => writeCreateParams(w, template, data) },
+        options,
+      )
+    ).params;
+    const privateBlob = r.tpm2b();
+    const publicArea = r.tpm2b();
+    skipCreationOutputs(r);
+    r.end();
+    return { privateBlob, publicArea };
+  }
+
+  /** TPM2_Unseal: the data of a loaded sealed object. */
+  async unseal(handle: number, auth: AuthSession, options?: CallOptions): Promise<Uint8Array> {
+    const r = (await this.execute({ name: "Unseal", handles: [handle], sessions: [auth] }, options)).params;
+    const data = r.tpm2b();
+    r.end();
+    return data;
+  }
+
   async load(parent: number, parentAuth: AuthSession, privateBlob: Uint8Array, publicArea: Uint8Array, options?: CallOptions): Promise<LoadedObject> {
     const res = await this.execute(
       {
@@ -447,8 +470,8 @@ export class Tpm {
   }
 }
 
-function writeCreateParams(w: TpmWriter, template: Uint8Array): void {
-  w.u16(4).u16(0).u16(0); // TPM2B_SENSITIVE_CREATE { userAuth: empty, data: empty }
+function writeCreateParams(w: TpmWriter, template: Uint8Array, data: Uint8Array = empty): void {
+  w.u16(4 + data.byteLength).u16(0).tpm2b(data); // TPM2B_SENSITIVE_CREATE { userAuth: empty, data }
   w.tpm2b(template);
   w.tpm2b(empty); // outsideInfo
   w.u32(0); // creationPCR: empty TPML_PCR_SELECTION

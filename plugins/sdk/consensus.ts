@@ -41,6 +41,12 @@ export interface ReplicatedStateMachine {
   appliedIndex(): number;
   /** Apply one command; the return value resolves the proposer's promise (on the proposing member). */
   apply(cmd: CommittedCommand): unknown;
+  /**
+   * Optional: apply several consecutive commands in one storage transaction
+   * (group commit on the apply side). Same effects and results, in order, as
+   * calling `apply` on each; a plugin uses it when present.
+   */
+  applyBatch?(cmds: readonly CommittedCommand[]): unknown[];
   /** The machine's image at `appliedIndex()`, for log compaction and lagging members. */
   snapshot(): Uint8Array;
   /** Replace the machine's state with an image taken at `index`. */

@@ -132,3 +132,53 @@ describe("attested session", () => {
     expect(() => sb2.open(s1.seal(new Uint8Array([1])))).toThrow(SessionTamperError);
   });
 });
+
+describe("hybrid post-quantum key exchange (X25519 + ML-KEM-768)", () => {
+  async function handshake(pqI: "off" | "offer" | "require", pqR: "off" | "offer" | "require", tamper?: (h: SessionHello) => SessionHello) {
+    const a = party("hub");
+    const b = party("agent");
+    const init = initiateSession(a, { clock, pq: pqI });
+    const resp = await respondSession(b, tamper ? tamper(init.hello) : init.hello, expectKey(a.idKey), { clock, pq: pqR });
+    const { sig, session: sa } = await init.finish(resp.hello, resp.sig, expectKey(b.idKey));
+    return { init, resp, sa, sb: resp.complete(sig) };
+  }
+
+  test("round trip: both sides agree on hybrid keys, which rotate like classic ones", async () => {
+    const { init, resp, sa, sb } = await handshake("require", "offer");
+    expect(init.hello.kemPub?.byteLength).toBe(1184);
+    expect(resp.hello.kemCt?.byteLength).toBe(1088);
+    expect(sa.keyExchange).toBe("x25519+ml-kem-768");
+    expect(sb.keyExchange).toBe("x25519+ml-kem-768");
+    expect(same(sa.id, sb.id)).toBe(true);
+    for (let i = 0; i < 3; i++) {
+      expect(new TextDecoder().decode(sb.open(sa.seal(new TextEncoder().encode(`pq${i}`))))).toBe(`pq${i}`);
+      expect(new TextDecoder().decode(sa.open(sb.seal(new TextEncoder().encode(`qp${i}`))))).toBe(`qp${i}`);
+      sa.rotate();
+    }
+    expect(sa.sendEpoch).toBe(3);
+  });
+
+  test("offer meets off: X25519 alone; off meets off: the classic transcript", async () => {
+    const { sa, sb } = await handshake("offer", "off");
+    expect(sa.keyExchange).toBe("x25519");
+    expect(sb.keyExchange).toBe("x25519");
+    expect(sb.open(sa.seal(Uint8Array.of(1)))).toEqual(Uint8Array.of(1));
+    expect((await handshake("off", "off")).sa.keyExchange).toBe("x25519");
+  });
+
+  test("downgrade refused when hybrid is required, on either side", async () => {
+    await expect(handshake("off", "require")).rejects.toMatchObject({ name: "SessionDowngradeError" });
+    await expect(handshake("require", "off")).rejects.toMatchObject({ name: "SessionDowngradeError" });
+  });
+
+  test("a man in the middle stripping the ML-KEM key breaks the transcript signature", async () => {
+    const strip = (h: SessionHello) => ({ ...h, kemPub: undefined });
+    await expect(handshake("offer", "offer", strip)).rejects.toBeInstanceOf(UnauthorizedError);
+  });
+
+  test("a swapped ML-KEM key is caught the same way; malformed sizes are refused", async () => {
+    const other = initiateSession(party("x"), { clock, pq: "offer" }).hello.kemPub!;
+    await expect(handshake("offer", "offer", (h) => ({ ...h, kemPub: other }))).rejects.toBeInstanceOf(UnauthorizedError);
+    await expect(handshake("offer", "offer", (h) => ({ ...h, kemPub: new Uint8Array(10) }))).rejects.toThrow(/malformed ML-KEM key/);
+  });
+});

@@ -31,6 +31,7 @@ import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
+import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
 import { encodeCbor } from "./codec.ts";
 import { GreyError, UnauthorizedError } from "./errors.ts";
 
@@ -44,6 +45,20 @@ export const rotateAfterMsDefault = 10 * 60_000;
 export const rotateAheadMax = 4;
 export const sessionHeaderBytes = 12;
 export const ZERO_DIGEST = new Uint8Array(digestBytes);
+/** ML-KEM-768 sizes (FIPS 203). */
+export const kemPublicKeyBytes = 1184;
+export const kemCiphertextBytes = 1088;
+
+/** Post-quantum policy: X25519 only, hybrid when the peer takes it, or hybrid or nothing. */
+export type PqPolicy = "off" | "offer" | "require";
+export type KeyExchange = "x25519" | "x25519+ml-kem-768";
+
+/** The peer does not do the hybrid key exchange this side requires. */
+export class SessionDowngradeError extends GreyError {
+  constructor(message: string) {
+    super("ERR_SESSION_DOWNGRADE", message);
+  }
+}
 
 /** A frame that does not authenticate (modified, truncated, wrong key). */
 export class SessionTamperError extends GreyError {
@@ -65,6 +80,10 @@ export interface SessionHello {
   cert: Uint8Array;
   attestation: Uint8Array;
   seen: Uint8Array;
+  /** Initiator, hybrid: ML-KEM-768 encapsulation key. */
+  kemPub?: Uint8Array;
+  /** Responder, hybrid: ML-KEM-768 ciphertext to the initiator's kemPub. */
+  kemCt?: Uint8Array;
 }
 
 export interface LocalParty {
@@ -80,6 +99,8 @@ export interface SessionOptions {
   clock: { now(): number };
   rotateAfterMessages?: number;
   rotateAfterMs?: number;
+  /** Hybrid post-quantum key exchange (see above). Default "off". */
+  pq?: PqPolicy;
   /** Called for every rejected frame (metrics). */
   onReject?: (reason: "tamper" | "replay" | "reorder") => void;
 }
@@ -101,7 +122,8 @@ export function attestationDigest(result: unknown): Uint8Array {
 }
 
 function transcript(i: SessionHello, r: SessionHello): Uint8Array {
-  const h = (x: SessionHello) => [x.eph, x.idKey, x.cert, x.attestation, x.seen];
+  // The kem fields are appended only when present, so an X25519-only transcript is unchanged.
+  const h = (x: SessionHello) => [x.eph, x.idKey, x.cert, x.attestation, x.seen, ...(x.kemPub || x.kemCt ? [x.kemPub ?? new Uint8Array(0), x.kemCt ?? new Uint8Array(0)] : [])];
   return sha256(encodeCbor([SESSION_LABEL, h(i), h(r)]));
 }
 
@@ -111,6 +133,8 @@ const sigInput = (role: "i" | "r", th: Uint8Array) => Uint8Array.from([...enc(`$
 function checkHello(h: SessionHello): void {
   const ok = h.eph?.byteLength === 32 && h.idKey?.byteLength === 32 && h.attestation?.byteLength === digestBytes && h.seen?.byteLength === digestBytes;
   if (!ok) throw new UnauthorizedError("session hello has malformed keys or digests");
+  if (h.kemPub !== undefined && h.kemPub.byteLength !== kemPublicKeyBytes) throw new UnauthorizedError("session hello has a malformed ML-KEM key");
+  if (h.kemCt !== undefined && h.kemCt.byteLength !== kemCiphertextBytes) throw new UnauthorizedError("session hello has a malformed ML-KEM ciphertext");
 }
 
 function verifySig(sig: Uint8Array, role: "i" | "r", th: Uint8Array, idKey: Uint8Array): void {
@@ -161,8 +185,10 @@ export class Session {
   /** Transcript hash: identifies the session on both sides. */
   readonly id: Uint8Array;
   readonly stats = { sealed: 0, opened: 0, rejected: 0, rotations: 0 };
+  readonly keyExchange: KeyExchange;
 
-  constructor(keys: { send: Uint8Array; recv: Uint8Array }, remote: SessionHello, th: Uint8Array, opts: SessionOptions) {
+  constructor(keys: { send: Uint8Array; recv: Uint8Array }, remote: SessionHello, th: Uint8Array, opts: SessionOptions, keyExchange: KeyExchange = "x25519") {
+    this.keyExchange = keyExchange;
     const now = opts.clock.now();
     // Each direction ratchets from its own chain; the shared derivation ends here.
     this.#send = new Direction(keys.send, now);
@@ -171,6 +197,7 @@ export class Session {
       clock: opts.clock,
       rotateAfterMessages: opts.rotateAfterMessages ?? rotateAfterMessagesDefault,
       rotateAfterMs: opts.rotateAfterMs ?? rotateAfterMsDefault,
+      pq: opts.pq ?? "off",
       onReject: opts.onReject,
     };
     this.remote = remote;
@@ -247,21 +274,37 @@ function freshHello(local: LocalParty, seen: Uint8Array): { hello: SessionHello;
   return { ephPriv, hello: { eph: x25519.getPublicKey(ephPriv), idKey: local.idKey, cert: local.cert, attestation: local.attestation, seen } };
 }
 
+const concat = (a: Uint8Array, b: Uint8Array) => {
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a);
+  out.set(b, a.byteLength);
+  return out;
+};
+
 /** Initiator side: `start()` gives hello_i; `finish(hello_r, sig_r)` checks the responder and gives {sig_i, session}. */
 export function initiateSession(local: LocalParty, opts: SessionOptions & { seen?: Uint8Array }) {
   const { hello, ephPriv } = freshHello(local, opts.seen ?? ZERO_DIGEST);
+  const pq = opts.pq ?? "off";
+  const kem = pq === "off" ? undefined : ml_kem768.keygen();
+  if (kem) hello.kemPub = kem.publicKey;
   return {
     hello,
     async finish(remote: SessionHello, sigR: Uint8Array, verifyRemote: VerifyRemote): Promise<{ sig: Uint8Array; session: Session }> {
       checkHello(remote);
+      if (remote.kemPub) throw new UnauthorizedError("session accept carries an ML-KEM key (responder role)");
+      if (pq === "require" && !remote.kemCt) throw new SessionDowngradeError("the responder did not take the hybrid (ML-KEM-768) key exchange this side requires");
+      if (!kem && remote.kemCt) throw new UnauthorizedError("session accept carries an ML-KEM ciphertext that was not asked for");
       const th = transcript(hello, remote);
       verifySig(sigR, "r", th, remote.idKey);
       await verifyRemote(remote);
-      const shared = x25519.getSharedSecret(ephPriv, remote.eph);
+      let shared = x25519.getSharedSecret(ephPriv, remote.eph);
       ephPriv.fill(0);
+      if (kem && remote.kemCt) shared = concat(shared, ml_kem768.decapsulate(remote.kemCt, kem.secretKey));
+      kem?.secretKey.fill(0);
       const k = derive(shared, th);
+      shared.fill(0);
       const sig = await local.sign(sigInput("i", th));
-      return { sig, session: new Session({ send: k.i2r, recv: k.r2i }, remote, th, opts) };
+      return { sig, session: new Session({ send: k.i2r, recv: k.r2i }, remote, th, opts, remote.kemCt ? "x25519+ml-kem-768" : "x25519") };
     },
   };
 }
@@ -269,20 +312,35 @@ export function initiateSession(local: LocalParty, opts: SessionOptions & { seen
 /** Responder side: `respond(hello_i)` checks the initiator's hello and gives {hello_r, sig_r, complete(sig_i)}. */
 export async function respondSession(local: LocalParty, remote: SessionHello, verifyRemote: VerifyRemote, opts: SessionOptions & { seen?: Uint8Array }) {
   checkHello(remote);
+  if (remote.kemCt) throw new UnauthorizedError("session hello carries an ML-KEM ciphertext (initiator role)");
+  const pq = opts.pq ?? "off";
+  if (pq === "require" && !remote.kemPub) throw new SessionDowngradeError("the initiator did not offer the hybrid (ML-KEM-768) key exchange this side requires");
   await verifyRemote(remote);
   const { hello, ephPriv } = freshHello(local, opts.seen ?? ZERO_DIGEST);
+  let kemShared: Uint8Array | undefined;
+  if (pq !== "off" && remote.kemPub) {
+    const { cipherText, sharedSecret } = ml_kem768.encapsulate(remote.kemPub);
+    hello.kemCt = cipherText;
+    kemShared = sharedSecret;
+  }
   const th = transcript(remote, hello);
   const sig = await local.sign(sigInput("r", th));
-  const shared = x25519.getSharedSecret(ephPriv, remote.eph);
+  let shared = x25519.getSharedSecret(ephPriv, remote.eph);
   ephPriv.fill(0);
+  if (kemShared) {
+    shared = concat(shared, kemShared);
+    kemShared.fill(0);
+  }
   const k = derive(shared, th);
+  shared.fill(0);
+  const keyExchange: KeyExchange = hello.kemCt ? "x25519+ml-kem-768" : "x25519";
   return {
     hello,
     sig,
     /** Check the initiator's signature; only then is the session usable. */
     complete(sigI: Uint8Array): Session {
       verifySig(sigI, "i", th, remote.idKey);
-      return new Session({ send: k.r2i, recv: k.i2r }, remote, th, opts);
+      return new Session({ send: k.r2i, recv: k.i2r }, remote, th, opts, keyExchange);
     },
   };
 }

@@ -42,6 +42,9 @@ const helloFields = {
   cert: bytes(8192),
   attestation: digest,
   seen: digest,
+  /** Hybrid post-quantum key exchange (sdk/session.ts): ML-KEM-768 key (initiator) / ciphertext (responder). */
+  kemPub: bytes(1184).optional(),
+  kemCt: bytes(1088).optional(),
 };
 export const SessionHelloMsg = z.object({ v: version, type: z.literal("session-hello"), ...helloFields });
 export const SessionAcceptMsg = z.object({ v: version, type: z.literal("session-accept"), ...helloFields, sig: bytes(64) });

@@ -59,7 +59,10 @@ function wrap(ch: Channel, session: Session, remote: FederationIdentity): Secure
   };
 }
 
-const helloOf = (m: z.infer<typeof SessionHelloMsg>): SessionHello => ({ eph: m.eph, idKey: m.idKey, cert: m.cert, attestation: m.attestation, seen: m.seen });
+const helloOf = (m: z.infer<typeof SessionHelloMsg>): SessionHello => ({
+  eph: m.eph, idKey: m.idKey, cert: m.cert, attestation: m.attestation, seen: m.seen,
+  ...(m.kemPub ? { kemPub: m.kemPub } : {}), ...(m.kemCt ? { kemCt: m.kemCt } : {}),
+});
 
 export async function secureInitiator(
   ch: Channel, local: LocalParty, verifier: ReturnType<typeof federationVerifier>, opts: SessionOptions & { seen?: Uint8Array },

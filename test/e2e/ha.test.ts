@@ -2,10 +2,11 @@
  * High availability with the compiled hub: three hubs of one federation (same
  * CA) form the federation log's Raft group. An agent joins through one of
  * them; every hub serves the member. The leader hub is SIGKILLed; another
- * hub takes over and still serves the member; writes sent to a follower are
- * redirected to the leader (307 + Location).
+ * hub takes over and still serves the member and an agreement applied through
+ * the old leader; writes sent to a follower are redirected to the leader (307 + Location).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { EXAMPLE_YAML } from "../../hub/agreements/testdata.ts";
 import { adminCreds, agentBin, api, createToken, initHub, requireBinaries, run, startAgent, startHub, stopAll, tempDir, waitFor, type Creds, type Daemon, type HubRun } from "./harness.ts";
 
 type Hub = { dir: string; peerId: string; port: number; daemon?: Daemon & { info: HubRun } };
@@ -47,6 +48,11 @@ async function agreedLeader(live: Hub[]): Promise<Hub> {
   }, 30_000, 200);
 }
 
+const agreementOn = async (h: Hub, id: string) => {
+  const r = await api(h.daemon!.info.api, `/v1/agreements/${id}`, creds);
+  return r.status === 200 ? (r.body as { id: string; version: number; provider: string }) : undefined;
+};
+
 const clusterIds = async (h: Hub) => ((await api(h.daemon!.info.api, "/v1/clusters", creds)).body as { items?: { clusterId: string }[] }).items?.map((m) => m.clusterId) ?? [];
 
 test("a member joined through any hub is served by every hub; after the leader is killed another hub serves it and redirects writes", async () => {
@@ -61,6 +67,15 @@ test("a member joined through any hub is served by every hub; after the leader i
   startAgent(agentDir, [], true);
   for (const h of hubs) await waitFor(`member on ${h.dir}`, async () => (await clusterIds(h)).includes("edge-ha"), 15_000);
 
+  // an agreement applied on the leader goes through the log: every hub serves it, same version
+  const applied = await fetch(leader.daemon!.info.api + "/v1/agreements", {
+    method: "POST", body: EXAMPLE_YAML, headers: { "content-type": "application/yaml" },
+    tls: { ca: creds.ca, cert: creds.cert, key: creds.key },
+  } as RequestInit);
+  expect(applied.status).toBe(201);
+  const agreement = ((await applied.json()) as { agreement: { id: string; version: number } }).agreement;
+  for (const h of hubs) await waitFor(`agreement on ${h.dir}`, async () => (await agreementOn(h, agreement.id))?.version === agreement.version, 15_000);
+
   // kill -9 the leader: one election later another hub leads and serves the member
   const killedAt = Date.now();
   await leader.daemon!.stop("SIGKILL");
@@ -70,6 +85,7 @@ test("a member joined through any hub is served by every hub; after the leader i
   console.log(`ha: leader killed, new leader agreed after ${failoverMs} ms`);
   expect(next).not.toBe(leader);
   for (const h of live) expect(await clusterIds(h)).toContain("edge-ha");
+  for (const h of live) expect(await agreementOn(h, agreement.id)).toMatchObject({ id: agreement.id, version: agreement.version, provider: "org-a" });
 
   // a write sent to the follower is redirected to the leader's API
   const follower = live.find((h) => h !== next)!;
@@ -77,6 +93,7 @@ test("a member joined through any hub is served by every hub; after the leader i
     method: "POST", redirect: "manual", body: "{}", headers: { "content-type": "application/json" },
     tls: { ca: creds.ca, cert: creds.cert, key: creds.key },
   } as RequestInit);
+  if (res.status !== 307) console.log("DEBUG", res.status, res.redirected, res.url, follower.daemon!.info.api, next.daemon!.info.api);
   expect(res.status).toBe(307);
   expect(res.headers.get("location")).toBe(next.daemon!.info.api + "/v1/agreements");
   // and the leader accepts writes through the log (a join forwarded from the follower)

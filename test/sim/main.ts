@@ -1,7 +1,7 @@
 /**
  * Runs the deterministic Raft simulation over a range of seeds.
  *   bun test/sim/main.ts --seeds N --ops M [--seed-base S] [--trace] [--fault NAME]
- * --fault skip-vote-log-check | unconfirmed-reads runs a deliberately broken core (to see failures reported).
+ * --fault skip-vote-log-check | unconfirmed-reads | self-ack-before-persist runs a deliberately broken core (to see failures reported).
  * Exits non-zero on any failure, printing the seed and a command that reproduces it.
  */
 import { describeScenario, runSimulation, type SimResult } from "./simulator.ts";
@@ -11,12 +11,13 @@ interface Args {
   ops: number;
   seedBase: number;
   trace: boolean;
-  fault: { skipVoteLogCheck?: boolean; unconfirmedReads?: boolean } | undefined;
+  fault: { skipVoteLogCheck?: boolean; unconfirmedReads?: boolean; selfAckBeforePersist?: boolean } | undefined;
 }
 
-const faults: Record<string, { skipVoteLogCheck?: boolean; unconfirmedReads?: boolean }> = {
+const faults: Record<string, { skipVoteLogCheck?: boolean; unconfirmedReads?: boolean; selfAckBeforePersist?: boolean }> = {
   "skip-vote-log-check": { skipVoteLogCheck: true },
   "unconfirmed-reads": { unconfirmedReads: true },
+  "self-ack-before-persist": { selfAckBeforePersist: true },
 };
 
 function parseArgs(argv: string[]): Args {
@@ -44,7 +45,7 @@ function parseArgs(argv: string[]): Args {
       }
     }
     else if (a === "--help" || a === "-h") {
-      console.log("usage: bun test/sim/main.ts --seeds N --ops M [--seed-base S] [--trace] [--fault skip-vote-log-check|unconfirmed-reads]");
+      console.log("usage: bun test/sim/main.ts --seeds N --ops M [--seed-base S] [--trace] [--fault skip-vote-log-check|unconfirmed-reads|self-ack-before-persist]");
       process.exit(0);
     } else {
       console.error(`unknown argument ${a}`);

@@ -96,6 +96,15 @@ describe("simulation", () => {
     expect(failure).toBeDefined();
   }, 30_000);
 
+  test("catches a leader that counts its own copy before it is durable while its appends go out early", () => {
+    let failure: string | undefined;
+    for (let seed = 1; seed <= 60 && !failure; seed++) {
+      const r = runSimulation({ seed, ops: 300, raftFaults: { selfAckBeforePersist: true } });
+      if (!r.ok) failure = `${r.failure?.kind}: ${r.failure?.message}`;
+    }
+    expect(failure).toMatch(/^safety/);
+  }, 30_000);
+
   test("catches a core that serves reads without confirming leadership (stale reads)", () => {
     let witness: string[] | undefined;
     for (let seed = 1; seed <= 200 && !witness; seed++) {

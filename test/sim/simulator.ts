@@ -23,7 +23,7 @@ export interface SimOptions {
   /** Client operations to invoke. */
   ops: number;
   /** Deliberate core bugs, to prove the simulator catches them. */
-  raftFaults?: { skipVoteLogCheck?: boolean; unconfirmedReads?: boolean };
+  raftFaults?: { skipVoteLogCheck?: boolean; unconfirmedReads?: boolean; selfAckBeforePersist?: boolean };
   /** A deliberately broken driver: sends a Ready's messages before its writes are synced. */
   driverFaults?: { sendBeforeSync?: boolean };
   trace?: boolean;
@@ -73,6 +73,10 @@ interface Scenario {
   clockSkew: number;
   /** Probability that the crash nemesis pauses a node (a stalled process) instead of crashing it. */
   pauseP: number;
+  /** The leader sends a Ready's appends and heartbeats before its write is synced (as RaftDriver does). */
+  leaderSendsEarly: boolean;
+  /** Probability that the crash nemesis instead cuts the leader's power in the middle of a slow fsync of new entries. */
+  crashMidSyncP: number;
 }
 
 const tickMs = 10;
@@ -105,6 +109,8 @@ function chooseScenario(rng: Xoshiro128): Scenario {
     readIndexP: rng.pick([0.5, 0.8]),
     clockSkew: rng.pick([0, 0.3, 1]),
     pauseP: rng.pick([0, 0.5]),
+    leaderSendsEarly: rng.pick([false, true]),
+    crashMidSyncP: rng.pick([0, 0.5]),
   };
 }
 
@@ -119,6 +125,8 @@ interface SimNode {
   /** A paused process handles nothing until then; its inputs wait. */
   pausedUntil: number;
   syncing: boolean;
+  /** Crash this node during its next write of entries, after its early messages had time to be answered. */
+  crashMidSync: boolean;
   started: boolean;
   removed: boolean;
   /** Proposals made on this node, by command id. */
@@ -266,6 +274,7 @@ class Simulation {
       tickPeriodMs: tickMs * (1 + this.sc.clockSkew * this.rng.float()),
       pausedUntil: 0,
       syncing: false,
+      crashMidSync: false,
       started: false,
       removed: false,
       waiting: new Map(),
@@ -285,6 +294,7 @@ class Simulation {
     n.started = true;
     n.incarnation++;
     n.syncing = false;
+    n.crashMidSync = false;
     n.waiting = new Map();
     n.reads = new Map();
     const storage = n.disk.storage();
@@ -337,7 +347,9 @@ class Simulation {
     const rd = raft.ready();
     n.disk.write(rd);
     const sendBeforeSync = this.opts.driverFaults?.sendBeforeSync ?? false;
-    if (sendBeforeSync) for (const m of rd.messages) this.send(m);
+    // what may leave now, in parallel with the (simulated) fsync; the rest waits for it
+    const early = sendBeforeSync ? rd.messages.length : this.sc.leaderSendsEarly ? rd.earlyMessages : 0;
+    for (const m of rd.messages.slice(0, early)) this.send(m);
     n.syncing = true;
     const inc = n.incarnation;
     const sync = (): void => {
@@ -348,14 +360,25 @@ class Simulation {
       }
       n.disk.sync();
       this.checkLogMatching(n, rd);
-      if (!sendBeforeSync) for (const m of rd.messages) this.send(m);
+      for (const m of rd.messages.slice(early)) this.send(m);
       this.apply(n, rd);
       raft.advance();
       n.syncing = false;
       this.maybeCompact(n, raft);
       this.afterInput(n);
     };
-    this.q.schedule(this.rng.int(this.sc.diskLatencyMaxMs + 1), sync);
+    let latencyMs = this.rng.int(this.sc.diskLatencyMaxMs + 1);
+    if (n.crashMidSync && rd.entries.length > 0) {
+      // a stuck fsync, and the power goes once answers to the early messages could be back
+      n.crashMidSync = false;
+      latencyMs = 4 * this.sc.delayMaxMs + 10;
+      this.q.schedule(2 * this.sc.delayMaxMs + 3, () => {
+        if (n.incarnation !== inc) return;
+        this.log(() => `n${n.id} loses power mid-fsync`);
+        this.crashAndRestart(n);
+      });
+    }
+    this.q.schedule(latencyMs, sync);
   }
 
   private apply(n: SimNode, rd: Ready): void {
@@ -661,12 +684,21 @@ class Simulation {
   private crashNemesis(): void {
     const up = [...this.nodes.values()].filter((n) => n.raft && !n.removed);
     if (up.length === 0) return;
+    const leader = this.leader();
+    if (leader && this.rng.chance(this.sc.crashMidSyncP)) {
+      leader.n.crashMidSync = true;
+      return;
+    }
     const victim = this.rng.pick(up);
     if (this.rng.chance(this.sc.pauseP)) {
       victim.pausedUntil = this.q.now + 100 + this.rng.int(1000);
       this.log(() => `pause n${victim.id} until ${victim.pausedUntil}`);
       return;
     }
+    this.crashAndRestart(victim);
+  }
+
+  private crashAndRestart(victim: SimNode): void {
     this.crash(victim);
     const inc = victim.incarnation;
     this.q.schedule(100 + this.rng.int(1500), () => {

@@ -4,10 +4,15 @@
  * transaction per Ready, fsync before any message of that Ready leaves), the
  * transport, and the state machine. It implements the SDK's ConsensusGroup.
  *
- * One Ready at a time, synchronously: persist → send → restore snapshot /
- * apply committed entries → serve reads → advance. Inputs arriving in the
- * same event-loop turn (messages, proposals) are batched into one Ready, so
- * concurrent proposals share one fsync (group commit).
+ * One Ready at a time, synchronously: send the leader's early messages
+ * (appends, heartbeats: followers write in parallel with the leader) →
+ * persist → send the rest → restore snapshot / apply committed entries →
+ * serve reads → advance. The leader's own copy counts toward commit only
+ * after advance(), i.e. once durable. A Ready that only moves the commit index
+ * is written without fsync (etcd's MustSync): a restart may lose it and
+ * learns it again. Inputs arriving in the same event-loop turn (messages,
+ * proposals) are batched into one Ready, so concurrent proposals share one
+ * fsync and one append message per follower (group commit).
  */
 import { GreyError, MalformedInputError, TimeoutError } from "../../sdk/errors.ts";
 import type {
@@ -279,16 +284,18 @@ export class RaftDriver implements ConsensusGroup {
     while (node.hasReady()) {
       const rd = node.ready();
       this.stats.readies++;
+      // a leader's appends and heartbeats go out first, so followers write while we do
+      for (let i = 0; i < rd.earlyMessages; i++) this.c.transport.send(rd.messages[i]!);
       if (rd.hardState || rd.snapshot || rd.entries.length > 0) {
-        storage.save({ ...(rd.hardState ? { hardState: rd.hardState } : {}), ...(rd.snapshot ? { snapshot: rd.snapshot } : {}), entries: rd.entries });
-        this.stats.fsyncs++;
+        storage.save({ ...(rd.hardState ? { hardState: rd.hardState } : {}), ...(rd.snapshot ? { snapshot: rd.snapshot } : {}), entries: rd.entries }, rd.mustSync);
+        if (rd.mustSync) this.stats.fsyncs++;
       }
-      for (const m of rd.messages) this.c.transport.send(m);
+      for (let i = rd.earlyMessages; i < rd.messages.length; i++) this.c.transport.send(rd.messages[i]!);
       if (rd.snapshot && sm.appliedIndex() < rd.snapshot.meta.index) {
         sm.restore(rd.snapshot.meta.index, rd.snapshot.data);
         this.snapshotIndex = rd.snapshot.meta.index;
       }
-      for (const e of rd.committedEntries) this.applyEntry(e);
+      this.applyEntries(rd.committedEntries);
       for (const rs of rd.readStates) this.reads.get(rs.context)?.resolve({ index: rs.index });
       node.advance();
     }
@@ -296,17 +303,23 @@ export class RaftDriver implements ConsensusGroup {
     this.noticeLeader();
   }
 
-  private applyEntry(e: Entry): void {
+  /** Applies a Ready's committed entries (in one state machine transaction when it offers applyBatch), then settles their proposals. */
+  private applyEntries(entries: readonly Entry[]): void {
     const sm = this.c.stateMachine;
-    let result: unknown;
-    if (e.type === "normal" && e.data.byteLength > 0 && e.index > sm.appliedIndex()) {
-      result = sm.apply({ index: e.index, data: e.data });
-      this.stats.applied++;
+    const applied = sm.appliedIndex();
+    const cmds = entries.filter((e) => e.type === "normal" && e.data.byteLength > 0 && e.index > applied).map((e) => ({ index: e.index, data: e.data }));
+    const results = new Map<number, unknown>();
+    if (cmds.length > 0) {
+      const out = sm.applyBatch ? sm.applyBatch(cmds) : cmds.map((c) => sm.apply(c));
+      cmds.forEach((c, i) => results.set(c.index, out[i]));
+      this.stats.applied += cmds.length;
     }
-    const w = this.proposals.get(e.index) as (Waiter<{ index: number; result: unknown }> & { term: number }) | undefined;
-    if (!w) return;
-    if (w.term === e.term) w.resolve({ index: e.index, result });
-    else w.reject(new ProposalLostError(e.index));
+    for (const e of entries) {
+      const w = this.proposals.get(e.index) as (Waiter<{ index: number; result: unknown }> & { term: number }) | undefined;
+      if (!w) continue;
+      if (w.term === e.term) w.resolve({ index: e.index, result: results.get(e.index) });
+      else w.reject(new ProposalLostError(e.index));
+    }
   }
 
   private maybeCompact(): void {

@@ -31,13 +31,20 @@ export class KvStateMachine implements ReplicatedStateMachine {
   }
 
   apply(cmd: CommittedCommand): unknown {
-    const [k, v] = JSON.parse(dec.decode(cmd.data)) as [string, string];
+    return this.applyBatch([cmd])[0];
+  }
+
+  applyBatch(cmds: readonly CommittedCommand[]): unknown[] {
+    const last = cmds[cmds.length - 1];
+    if (!last) return [];
+    const kvs = cmds.map((c) => JSON.parse(dec.decode(c.data)) as [string, string]);
     this.db.transaction(() => {
-      this.db.query("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)").run(k, v);
-      this.db.query("INSERT OR REPLACE INTO meta (id, applied) VALUES (1, ?)").run(cmd.index);
+      const put = this.db.query("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)");
+      for (const [k, v] of kvs) put.run(k, v);
+      this.db.query("INSERT OR REPLACE INTO meta (id, applied) VALUES (1, ?)").run(last.index);
     })();
-    this.applied = cmd.index;
-    return k;
+    this.applied = last.index;
+    return kvs.map(([k]) => k);
   }
 
   get(k: string): string | undefined {

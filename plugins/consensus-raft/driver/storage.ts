@@ -41,7 +41,7 @@ export interface ReadyWrite {
 type EntryRow = { idx: number; term: number; conf: number; data: Uint8Array };
 
 export class RaftStorage {
-  private constructor(private readonly db: Database) {}
+  private constructor(private readonly db: Database, private readonly durable: boolean) {}
 
   /** Open (creating) the store. `durable: false` (synchronous=OFF) is for tests and benches that say so. */
   static open(path: string, opts: { durable?: boolean } = {}): RaftStorage {
@@ -58,7 +58,7 @@ export class RaftStorage {
       db.exec(SCHEMA);
       db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     }).immediate();
-    return new RaftStorage(db);
+    return new RaftStorage(db, opts.durable !== false);
   }
 
   /** True when nothing was ever persisted (the caller bootstraps or starts empty). */
@@ -85,10 +85,24 @@ export class RaftStorage {
     return { meta: { index: s.idx, term: s.term, confState: JSON.parse(s.conf) as ConfState }, data: new Uint8Array(s.data) };
   }
 
-  /** Persist one Ready atomically: snapshot (dropping the log up to it), entries (replacing the log from the first), hard state. */
-  save(w: ReadyWrite): void {
+  /**
+   * Persist one Ready atomically: snapshot (dropping the log up to it), entries
+   * (replacing the log from the first), hard state. `sync: false` (only the
+   * commit index moved) commits without waiting for fsync: WAL keeps commit
+   * order, so a crash loses at most such unsynced tails, never a synced write.
+   */
+  save(w: ReadyWrite, sync = true): void {
     if (!w.hardState && !w.snapshot && w.entries.length === 0) return;
-    this.tx(w);
+    if (sync || !this.durable) {
+      this.tx(w);
+      return;
+    }
+    this.db.exec("PRAGMA synchronous = NORMAL");
+    try {
+      this.tx(w);
+    } finally {
+      this.db.exec("PRAGMA synchronous = FULL");
+    }
   }
 
   /** Persist a snapshot taken by compaction and drop the entries it covers (later entries stay). */
