@@ -6,7 +6,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { ConnectorsShape, resolveConnectors, type ResolvedConnectors } from "../plugins/connector-config/config.ts";
+import { parseConfigText, type ConfigProblem } from "../plugins/host/config-file.ts";
 import { ConfigError } from "../plugins/sdk/errors.ts";
+import { SessionsShape } from "../plugins/sdk/session.ts";
 import { writeFileAtomic } from "../plugins/sdk/fs.ts";
 import { KmsConfigSchema } from "../plugins/host/keystore.ts";
 import { heartbeatIntervalMsDefault, memberCertTtlMsDefault, memberCertTtlMsMin } from "../plugins/sdk/limits.ts";
@@ -52,8 +55,16 @@ const HubFile = z.object({
     /** Rotate the leader among the hubs on this period (rotating federation leader). Absent: no rotation. */
     rotateEveryMs: z.number().int().min(1000).optional(),
   }).optional(),
+  /** Cloud/on-prem connectors: allow-lists and endpoints (plugins/connector-config/config.ts). */
+  connectors: ConnectorsShape,
+  /** Attested sessions (hub ↔ agents): hybrid ML-KEM-768 policy, default "offer". */
+  sessions: SessionsShape,
 });
-export type HubConfig = z.infer<typeof HubFile> & { dataDir: string };
+export type HubConfig = z.infer<typeof HubFile> & { dataDir: string; resolvedConnectors: ResolvedConnectors };
+
+/** One line per problem, with the file's line when known: "hub.json:12: connectors.aws.accounts.0: ...". */
+export const configProblemLines = (file: string, problems: readonly ConfigProblem[]) =>
+  new ConfigError(problems.map((p) => `${file}${p.line !== null ? `:${p.line}` : ""}: ${p.path || "(top)"}: ${p.message}`));
 
 export function writeHubConfig(dataDir: string, cfg: z.input<typeof HubFile>): void {
   writeFileAtomic(join(dataDir, HUB_CONFIG_FILE), JSON.stringify(HubFile.parse(cfg), null, 2) + "\n");
@@ -62,16 +73,14 @@ export function writeHubConfig(dataDir: string, cfg: z.input<typeof HubFile>): v
 export function loadHubConfig(dataDir: string, overrides: Partial<z.input<typeof HubFile>> = {}): HubConfig {
   const path = join(dataDir, HUB_CONFIG_FILE);
   if (!existsSync(path)) throw new ConfigError([`${path} not found: run 'grey-hub init --data-dir ${dataDir}' first`]);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, "utf8"));
-  } catch (err) {
-    throw new ConfigError([`${path}: not JSON (${(err as Error).message})`]);
-  }
+  // Every problem of the file at once (schema, then the files connectors name), with its line.
+  const parsed = parseConfigText(readFileSync(path, "utf8"), HUB_CONFIG_FILE, HubFile, configProblemLines);
+  const resolvedConnectors = resolveConnectors(parsed.data.connectors, dataDir, parsed.problem);
+  parsed.finish();
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  const r = HubFile.safeParse({ ...(raw as object), ...defined });
+  const r = HubFile.safeParse({ ...parsed.data, ...defined });
   if (!r.success) throw new ConfigError(r.error.issues.map((i) => `${HUB_CONFIG_FILE}: ${i.path.join(".")}: ${i.message}`));
-  return { ...r.data, dataDir };
+  return { ...r.data, dataDir, resolvedConnectors };
 }
 
 /** `--raft-peer` flags replace hub.json's consensus.peers (keeping its timing). */

@@ -10,3 +10,5 @@ export const fedlogRetryMs = 100;
 export const announceCheckMs = 1_000;
 export const RAFT_DB = "raft.db";
 export const FEDLOG_DB = "fedlog.db";
+/** Heartbeat gossip round period: the heartbeat interval, at most this. */
+export const gossipEveryMsMax = 1_000;

@@ -7,7 +7,8 @@
  * - on a follower, API writes (any method but GET/HEAD/OPTIONS) answer 307 with the
  *   leader's URL in Location, or 503 naming the leader when its URL is not known yet;
  * - GET /v1/consensus shows the group as this hub sees it; metrics grey_raft_*;
- * - optional rotating leadership (consensus.rotateEveryMs).
+ * - optional rotating leadership (consensus.rotateEveryMs);
+ * - heartbeat gossip (gossip.ts): members heartbeating to any hub show fresh on every hub.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -15,7 +16,8 @@ import type { MiddlewareHandler } from "hono";
 import { jsonError } from "../api/errors.ts";
 import type { HubService, HubServiceContext } from "../services.ts";
 import { rotateLeadership } from "../../plugins/consensus-raft/driver/rotation.ts";
-import { FEDLOG_DB, RAFT_DB, announceCheckMs } from "./constants.ts";
+import { FEDLOG_DB, RAFT_DB, announceCheckMs, gossipEveryMsMax } from "./constants.ts";
+import { GossipService } from "./gossip.ts";
 import { FederationLog } from "./log.ts";
 import type { FedlogCommand } from "./commands.ts";
 
@@ -51,6 +53,7 @@ export function fedlogService(): FedlogService {
   let ctx: HubServiceContext | undefined;
   let timers: ReturnType<typeof setInterval>[] = [];
   let stopRotation: (() => void) | undefined;
+  let gossip: GossipService | undefined;
   const appliers = new Map<FedlogCommand["type"], (cmd: FedlogCommand) => void>();
   const replication: HubService = {
     name: "fedlog-replication",
@@ -59,6 +62,7 @@ export function fedlogService(): FedlogService {
       await log.start();
       started = true;
       startBackground(log, ctx);
+      await startGossip(log, ctx);
     },
     async stop() {},
   };
@@ -79,6 +83,13 @@ export function fedlogService(): FedlogService {
     }, Math.min(announceCheckMs, 10 * c.tickMs)));
     if (c.rotateEveryMs) stopRotation = rotateLeadership(l.driver, { everyMs: c.rotateEveryMs, logger: ctx.logger });
     ctx.logger.info("federation log started", { member: l.self, peers: c.peers.length });
+  };
+  const startGossip = async (l: FederationLog, ctx: HubServiceContext) => {
+    gossip = new GossipService(
+      { self: ctx.hubPeerId, peers: () => l.peers.values(), everyMs: Math.min(gossipEveryMsMax, ctx.cfg.heartbeatIntervalMs) },
+      { node: ctx.node as never, registry: ctx.registry, clock: ctx.clock, logger: ctx.logger },
+    );
+    await gossip.start();
   };
   return {
     name: "fedlog",
@@ -128,6 +139,8 @@ export function fedlogService(): FedlogService {
       stopRotation?.();
       for (const t of timers) clearInterval(t);
       timers = [];
+      await gossip?.stop();
+      gossip = undefined;
       await log?.stop();
       log = undefined;
       started = false;

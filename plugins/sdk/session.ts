@@ -32,6 +32,7 @@ import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
+import { z } from "zod";
 import { encodeCbor } from "./codec.ts";
 import { GreyError, UnauthorizedError } from "./errors.ts";
 
@@ -52,6 +53,12 @@ export const kemCiphertextBytes = 1088;
 /** Post-quantum policy: X25519 only, hybrid when the peer takes it, or hybrid or nothing. */
 export type PqPolicy = "off" | "offer" | "require";
 export type KeyExchange = "x25519" | "x25519+ml-kem-768";
+/** What nodes use when hub.json / agent.json says nothing. */
+export const pqPolicyDefault: PqPolicy = "offer";
+/** The `sessions` section of hub.json / agent.json. */
+export const SessionsShape = z.strictObject({
+  pq: z.enum(["off", "offer", "require"]).default(pqPolicyDefault),
+}).default({ pq: pqPolicyDefault });
 
 /** The peer does not do the hybrid key exchange this side requires. */
 export class SessionDowngradeError extends GreyError {

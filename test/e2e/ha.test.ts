@@ -93,7 +93,6 @@ test("a member joined through any hub is served by every hub; after the leader i
     method: "POST", redirect: "manual", body: "{}", headers: { "content-type": "application/json" },
     tls: { ca: creds.ca, cert: creds.cert, key: creds.key },
   } as RequestInit);
-  if (res.status !== 307) console.log("DEBUG", res.status, res.redirected, res.url, follower.daemon!.info.api, next.daemon!.info.api);
   expect(res.status).toBe(307);
   expect(res.headers.get("location")).toBe(next.daemon!.info.api + "/v1/agreements");
   // and the leader accepts writes through the log (a join forwarded from the follower)

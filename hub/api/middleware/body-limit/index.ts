@@ -33,7 +33,11 @@ export function bodyLimit(options: BodyLimitOptions): MiddlewareHandler {
       chunks.push(value);
     }
     const body = Buffer.concat(chunks);
-    c.req.raw = new Request(c.req.raw, { body });
+    // Copy url, method and headers explicitly: the server's request object (@hono/node-server with
+    // overrideGlobalObjects: false) is not a native Request, and `new Request(it, init)` would
+    // turn it into a GET for every later middleware (c.req.method).
+    const raw = c.req.raw;
+    c.req.raw = new Request(raw.url, { method: raw.method, headers: raw.headers, body, signal: raw.signal });
     return next();
   };
 }
