@@ -138,7 +138,7 @@ describe("tasks", () => {
   test("hub down: agents keep working (local submit, delegated peer-to-peer) and buffer; on return every record arrives exactly once", async () => {
     await waitFor("all agents reachable", () => agents.every((a) => agentStatus(a.dir)?.hub.reachable && (agentStatus(a.dir)?.peers.length ?? 0) >= 2) || undefined, 20_000);
     const listen = hub.info.multiaddrs[0]!.replace(/\/p2p\/.*/, "");
-    await hub.stop();
+    await hub.stop("SIGKILL");
     const [a, b, c] = agents;
     const file = join(tempDir(), "local.json");
     writeFileSync(file, JSON.stringify({ module: b64(echoModule()), split: { items: [1, 2, 3, 4, 5, 6], ways: 3 }, aggregate: { kind: "sum" } }));
@@ -164,6 +164,12 @@ describe("tasks", () => {
     const lastSeq = new Map<string, number>();
     for (const x of agents) lastSeq.set(x.peerId!, (await localStatus(x.dir)).store.lastSeq);
 
+    hub = await startHub(hubDir, ["--heartbeat-interval", "500ms", "--listen", listen]);
+    // kill -9 the hub again as soon as the first records arrive, mid-drain, and bring it back
+    await waitFor("first records received", async () => (await Promise.all(agents.map((x) => localStatus(x.dir)))).some((s) => s.store.ackedSeq > 0) || undefined, 30_000, 20);
+    const pendingAtKill = (await Promise.all(agents.map((x) => localStatus(x.dir)))).reduce((n, s) => n + s.store.outbox, 0);
+    await hub.stop("SIGKILL");
+    console.log(`hub killed mid-drain with ${pendingAtKill} records still in agents' outboxes`);
     hub = await startHub(hubDir, ["--heartbeat-interval", "500ms", "--listen", listen]);
     for (const x of agents) {
       await waitFor(`${x.cluster} outbox drained`, async () => {
