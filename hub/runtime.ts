@@ -23,6 +23,7 @@ import type { HubConfig } from "./config.ts";
 import { parseHostPort } from "./config.ts";
 import { Metrics } from "./metrics.ts";
 import { heartbeatHandler, joinHandler, renewHandler } from "./node/handlers.ts";
+import { watchExpiry } from "./node/expiry.ts";
 import { openRegistry } from "./registry/index.ts";
 import { loadAttestPolicy } from "./attest-policy/index.ts";
 import { reprovideIntervalMs } from "../plugins/mesh-libp2p/constants.ts";
@@ -65,7 +66,7 @@ export async function startHub(cfg: HubConfig, logLevel: LogLevel = "info"): Pro
   const metrics = new Metrics();
   const policyFile = cfg.attestation.policyFile ? resolve(cfg.dataDir, cfg.attestation.policyFile) : undefined;
   const policy = policyFile ? loadAttestPolicy(policyFile) : undefined;
-  const catalog = hubCatalog({ logger, clock }, policy?.verifiers);
+  const catalog = hubCatalog({ logger, clock }, policy?.verifiers, undefined, cfg.resolvedConnectors);
   const attestations = metrics.counter("grey_attestations_total", "Attestation verifications at join and renewal.", ["format", "result", "reason"]);
 
   const node = await createMeshNode({ privateKey: key, listen: cfg.listen, dhtMode: "server", ...(cfg.pskFile ? { pskFile: cfg.pskFile } : {}) });
@@ -82,6 +83,7 @@ export async function startHub(cfg: HubConfig, logLevel: LogLevel = "info"): Pro
     ...(policy ? { policy: { policy, org: cfg.org, cluster: policy.cluster ?? cfg.name } } : {}),
     onAttestation: (e: { format: string; ok: boolean; reason: string }) => attestations.inc({ format: e.format, result: e.ok ? "ok" : "refused", reason: e.reason }),
   };
+  watchExpiry(registry, metrics, logger, clock);
   const rejected = metrics.counter("grey_protocol_rejected_total", "Protocol exchanges refused (bad input, refused credentials).", ["protocol"]);
   const streamLimiter = new TokenBucketLimiter({ ratePerSecond: cfg.streamRateLimit.perSecond, burst: cfg.streamRateLimit.burst, clock });
   const hooks = {

@@ -17,6 +17,7 @@ import type { AuditLog } from "../audit/index.ts";
 import * as fedlogWrites from "../fedlog/writes.ts";
 import type { MembershipLog } from "../fedlog/writes.ts";
 import type { Ca } from "../ca/ca.ts";
+import { certTtlFor } from "./expiry.ts";
 import type { AttestationRecord, Registry } from "../registry/index.ts";
 
 export interface HubContext {
@@ -134,7 +135,7 @@ export function joinHandler(ctx: HubContext) {
     const result = await activateAk(ctx, ch, req.evidence, await attest(ctx, req.evidence, binding, issuedAt, { org: token.org, cluster: token.cluster }));
     const now = new Date(ctx.clock.now());
     const issued = await ctx.ca.issueMemberCert({
-      csrDer: req.csr, peerId, org: token.org, region: token.region, cluster: token.cluster, ttlMs: ctx.memberCertTtlMs, now,
+      csrDer: req.csr, peerId, org: token.org, region: token.region, cluster: token.cluster, ttlMs: certTtlFor(ctx.memberCertTtlMs, result, now), now,
     });
     await fedlogWrites.recordJoin(ctx, {
       clusterId: token.cluster, org: token.org, region: token.region, peerId, multiaddrs: req.multiaddrs,
@@ -186,7 +187,7 @@ export function renewHandler(ctx: HubContext) {
     }
     const now = new Date(ctx.clock.now());
     const issued = await ctx.ca.issueMemberCert({
-      csrDer: req.csr, peerId, org: member.org, region: member.region, cluster: member.clusterId, ttlMs: ctx.memberCertTtlMs, now,
+      csrDer: req.csr, peerId, org: member.org, region: member.region, cluster: member.clusterId, ttlMs: certTtlFor(ctx.memberCertTtlMs, result, now), now,
     });
     await fedlogWrites.recordRenewal(ctx, peerId, issued.serial, issued.notAfter, result, now);
     ctx.audit.append({

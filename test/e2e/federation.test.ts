@@ -105,6 +105,7 @@ describe("federation", () => {
     expect(r.text).toMatch(/grey_joins_total 3/);
     expect(r.text).toMatch(/grey_heartbeats_total \d+/);
     expect(r.text).toMatch(/grey_api_requests_total\{/);
+    expect(r.text).toMatch(/grey_member_proof\{state="ok"\} 3/);
   });
 
   test("API refuses callers without a certificate or with one from another CA; health stays open", async () => {
