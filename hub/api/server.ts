@@ -34,6 +34,24 @@ export type ApiServerOptions = {
   now?: () => Date;
 };
 
+/**
+ * A client over its rate limit gets its 429, then its connection stops being
+ * read for a while: answering each extra request costs the hub TLS, parsing
+ * and routing, which is what slows everyone else under a flood. A paused
+ * socket costs nothing; the flooder's requests wait in its own buffers.
+ */
+export const tarpitMsMax = 1_000;
+
+function tarpit(socket: Socket, retryAfter: string | null): void {
+  if (socket.isPaused() || socket.destroyed) return;
+  const ms = Math.min(tarpitMsMax, Math.max(100, Number(retryAfter ?? "1") * 1000));
+  socket.pause();
+  const t = setTimeout(() => {
+    if (!socket.destroyed) socket.resume();
+  }, ms);
+  socket.once("close", () => clearTimeout(t));
+}
+
 export type ApiServer = { url: string; port: number; close(): Promise<void> };
 
 type Verified = { identity: FederationIdentity } | { refused: string };
@@ -67,7 +85,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const listener = getRequestListener(async (request, env) => {
     const incoming = (env as { incoming: IncomingMessage }).incoming;
     const peer = await peerAuth(incoming.socket as TLSSocket);
-    return opts.app.fetch(request, { ...env, peer });
+    const res = await opts.app.fetch(request, { ...env, peer });
+    if (res.status === 429) tarpit(incoming.socket, res.headers.get("retry-after"));
+    return res;
     // Keep Bun's own Request/Response: overriding the globals (the default) breaks every
     // Bun.serve and fetch user in the process that builds a Response after this point.
   }, { overrideGlobalObjects: false });
