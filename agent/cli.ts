@@ -5,7 +5,7 @@ import { parseLogLevel } from "../plugins/host/log.ts";
 import { ConfigError } from "../plugins/sdk/errors.ts";
 import { readAk, readEk } from "../plugins/attestor-tpm/attestor.ts";
 import { loadPluginFiles, pluginLines, pluginsFromConfig } from "../plugins/host/loader.ts";
-import { agentCatalog, useExternalPlugins } from "./catalog.ts";
+import { AGENT_CONFIG_FILE, agentCatalog, loadAgentSettings, useAgentSettings, useExternalPlugins } from "./catalog.ts";
 import { dataDirKmsConfig, kmsFromConfig, kmsOption, migrateKeyFiles, PURPOSE, setConfigKms } from "../plugins/host/keystore.ts";
 import { NODE_KEY_FILE } from "../plugins/mesh-libp2p/node-key.ts";
 import { join } from "./join.ts";
@@ -19,13 +19,15 @@ const common = {
   plugin: { type: "string" as const, multiple: true, description: "external plugin file built with bun build --target=bun (repeatable; also DIR/agent.json \"plugins\")" },
 };
 
-/** Optional agent config file in the data dir; today it only lists external plugins. */
-export const AGENT_CONFIG_FILE = "agent.json";
 const noop = () => {};
 const quiet = { logger: { debug: noop, info: noop, warn: noop, error: noop }, clock: { now: Date.now } };
 
-/** External plugins from DIR/agent.json and --plugin; a broken one is a one-line error and the command stops. */
+/**
+ * DIR/agent.json (connectors, sessions: every problem at once) and the external plugins it and
+ * --plugin name; a broken one is a one-line error and the command stops.
+ */
 async function loadExternal(v: Record<string, unknown>, dir: string | undefined): Promise<void> {
+  if (dir) useAgentSettings(loadAgentSettings(dir));
   const sources = [...(dir ? pluginsFromConfig(joinPath(dir, AGENT_CONFIG_FILE)) : []), ...((v.plugin as string[] | undefined) ?? []).map((f) => ({ file: resolve(f) }))];
   const loaded = await loadPluginFiles(sources);
   agentCatalog(quiet, {}, loaded); // create + validate now, before anything connects
@@ -38,7 +40,7 @@ const commands: Record<string, Command> = {
     usage: "join TOKEN --data-dir DIR",
     options: {
       ...common,
-      format: { type: "string", description: "evidence format to present: dev | tpm2-quote (default: dev)" },
+      format: { type: "string", description: "evidence format to present: dev | tpm2-quote | aws-iid | gcp-iit | azure-imds | onprem-x509 (cloud/on-prem identity from agent.json connectors; default: dev)" },
       tpm: { type: "string", description: "TPM for tpm2-quote: swtpm:HOST:PORT or a device (default /dev/tpmrm0)" },
     },
     async run(v, positionals) {

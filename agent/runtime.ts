@@ -123,6 +123,8 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     logger.info("verified peer session", { cluster: id.cluster, peer: id.peerId, direction: "outbound" });
   };
 
+  /** Sections services add to status.json (AgentServiceContext.reportStatus). */
+  const statusSections = new Map<string, () => unknown>();
   const writeStatus = () => {
     writeFileAtomic(paths.status, JSON.stringify({
       peerId: myPeerId, clusterId: membership!.clusterId, pid: process.pid,
@@ -131,6 +133,7 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
       heartbeatsSent: status.heartbeatsSent, heartbeatFailures: status.heartbeatFailures, renewals: status.renewals,
       certNotAfter: new Date(membership!.certNotAfter).toISOString(),
       peers: [...peers.values()],
+      ...Object.fromEntries([...statusSections].map(([name, read]) => [name, read()])),
     }, null, 2) + "\n");
   };
 
@@ -201,6 +204,8 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     membership: () => membership!, caCertDer: caDer, certDer: myCert,
     connectHub: (signal?: AbortSignal) => connectHub(node, membership!, logger, signal ?? stopping.signal, 2),
     onHubReachable: (fn: (reachable: boolean) => void) => void reachabilityListeners.push(fn),
+    verifiedPeers: () => [...peers.keys()],
+    reportStatus: (section: string, read: () => unknown) => void statusSections.set(section, read),
     logger, clock: { now: Date.now },
   });
   writeStatus();

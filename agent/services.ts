@@ -9,6 +9,8 @@ import type { MeshNode } from "../plugins/mesh-libp2p/node.ts";
 import type { NodeIdentity } from "../plugins/sdk/attestor.ts";
 import type { Clock, Logger } from "../plugins/sdk/plugin.ts";
 import type { Membership } from "./state.ts";
+import { discardMetrics, meshHealthService } from "../plugins/connector-health/mesh.ts";
+import { agentSettings, type AgentSettings } from "./catalog.ts";
 import { tasksAgentService } from "./tasks/service.ts";
 
 export interface AgentServiceContext {
@@ -26,6 +28,10 @@ export interface AgentServiceContext {
   connectHub(signal?: AbortSignal): Promise<PeerId>;
   /** Subscribe to hub reachability changes (true after a successful heartbeat, false after a failure). */
   onHubReachable(fn: (reachable: boolean) => void): void;
+  /** Peer ids this agent holds a verified session with (federation certificate checked). */
+  verifiedPeers(): string[];
+  /** Add a section to DIR/status.json, read each time the file is written. */
+  reportStatus(section: string, read: () => unknown): void;
   logger: Logger;
   clock: Clock;
 }
@@ -36,7 +42,23 @@ export interface AgentService {
   stop(): Promise<void>;
 }
 
-/** Services every agent runs, in start order. */
-export function agentServices(): AgentService[] {
-  return [tasksAgentService()];
+/** Services every agent runs, in start order (settings: DIR/agent.json, loaded by cli.ts). */
+export function agentServices(settings: AgentSettings = agentSettings()): AgentService[] {
+  return [tasksAgentService({ pq: settings.pq }), agentHealthService(settings)];
+}
+
+/**
+ * Probes agent.json's configured connectors (IMDS, metadata server, HSM...) and the verified peers
+ * (libp2p ping); the figures go to status.json under `health` (peers: up, rttMs quantiles; connectors: up).
+ */
+function agentHealthService(settings: AgentSettings): AgentService {
+  const svc = meshHealthService((ctx: AgentServiceContext) => {
+    ctx.reportStatus("health", () => svc.snapshot() ?? null);
+    return {
+      node: ctx.node, metrics: discardMetrics, logger: ctx.logger, clock: ctx.clock, init: settings.health,
+      connectors: () => ctx.catalog.connectors().filter((c) => (settings.connectors.configured as readonly string[]).includes(c.platform)),
+      peers: () => ctx.verifiedPeers(),
+    };
+  });
+  return svc;
 }

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { ConnectorsShape, resolveConnectors, type ResolvedConnectors } from "../plugins/connector-config/config.ts";
+import { ConnectorsShape, HealthShape, resolveConnectors, type ResolvedConnectors } from "../plugins/connector-config/config.ts";
 import { parseConfigText, type ConfigProblem } from "../plugins/host/config-file.ts";
 import { ConfigError } from "../plugins/sdk/errors.ts";
 import { SessionsShape } from "../plugins/sdk/session.ts";
@@ -54,11 +54,15 @@ const HubFile = z.object({
     electionTicks: z.number().int().min(2).max(1000).default(10),
     /** Rotate the leader among the hubs on this period (rotating federation leader). Absent: no rotation. */
     rotateEveryMs: z.number().int().min(1000).optional(),
+    /** This hub joins a running group (`grey-hub consensus add-peer` on it): it starts empty, never as a founder. */
+    join: z.boolean().default(false),
   }).optional(),
   /** Cloud/on-prem connectors: allow-lists and endpoints (plugins/connector-config/config.ts). */
   connectors: ConnectorsShape,
   /** Attested sessions (hub ↔ agents): hybrid ML-KEM-768 policy, default "offer". */
   sessions: SessionsShape,
+  /** Connector-health probes (configured connectors, verified peers): grey_connector_up, grey_peer_* on /metrics. */
+  health: HealthShape,
 });
 export type HubConfig = z.infer<typeof HubFile> & { dataDir: string; resolvedConnectors: ResolvedConnectors };
 
@@ -86,7 +90,7 @@ export function loadHubConfig(dataDir: string, overrides: Partial<z.input<typeof
 /** `--raft-peer` flags replace hub.json's consensus.peers (keeping its timing). */
 export function withRaftPeers(cfg: HubConfig, peers: string[] | undefined): HubConfig {
   if (!peers?.length) return cfg;
-  return { ...cfg, consensus: { tickMs: 100, electionTicks: 10, ...cfg.consensus, peers } };
+  return { ...cfg, consensus: { tickMs: 100, electionTicks: 10, join: false, ...cfg.consensus, peers } };
 }
 
 /** "HOST:PORT" → parts; IPv6 as "[::1]:8443". */

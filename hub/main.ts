@@ -6,7 +6,7 @@ import { parseLogLevel } from "../plugins/host/log.ts";
 import { writeSecretFile } from "../plugins/sdk/fs.ts";
 import { parseDuration, requireString, runCli, type Command } from "../plugins/host/cli.ts";
 import { loadOrCreateNodeKey, NODE_KEY_FILE, peerIdOf } from "../plugins/mesh-libp2p/node-key.ts";
-import { dataDirKmsConfig, kmsFromConfig, kmsOption, migrateKeyFiles, PURPOSE, setConfigKms } from "../plugins/host/keystore.ts";
+import { dataDirKmsConfig, kmsFromConfig, kmsOption, migrateKeyFiles, PURPOSE, rotateKeyFiles, setConfigKms } from "../plugins/host/keystore.ts";
 import { caPaths } from "./ca/layout.ts";
 import { ConfigError } from "../plugins/sdk/errors.ts";
 import { tokenTtlMsDefault } from "../plugins/sdk/limits.ts";
@@ -14,8 +14,9 @@ import { encodeJoinToken } from "../plugins/sdk/token.ts";
 import { IdSchema } from "../plugins/sdk/wire.ts";
 import { loadCa } from "./ca/ca.ts";
 import { agreementCommands } from "./cli/agreement.ts";
+import { consensusCommands } from "./fedlog/cli.ts";
 import { initFederation, initFederationFrom } from "./ca/init.ts";
-import { hubCatalog, useExternalPlugins } from "./catalog.ts";
+import { hubCatalog, useConnectors, useExternalPlugins } from "./catalog.ts";
 import { loadPluginFiles, pluginLines, pluginsFromConfig } from "../plugins/host/loader.ts";
 import { attestVerifyCommand } from "./cli/attest-verify.ts";
 import { taskGetCommand, taskSubmitCommand } from "./tasks/cli.ts";
@@ -90,6 +91,7 @@ const commands: Record<string, Command> = {
       bootstrap: { type: "string", multiple: true, description: "another federation node to join the DHT through" },
       psk: { type: "string", description: "pre-shared key file for a private network (pnet)" },
       "raft-peer": { type: "string", multiple: true, description: "another hub of the federation log's Raft group: MULTIADDR/p2p/PEER_ID (repeatable)" },
+      "raft-join": { type: "boolean", description: "join a running Raft group (then 'consensus add-peer' this hub on it) instead of founding one" },
       governance: { type: "string", description: "governance policy file: operations per trust boundary, org/peer allow-lists" },
       "cert-ttl": { type: "string", description: "member certificate lifetime (default 1h)" },
       "heartbeat-interval": { type: "string", description: "expected agent heartbeat period (default 2s)" },
@@ -111,6 +113,7 @@ const commands: Record<string, Command> = {
       });
       if (v["attest-policy"]) cfg.attestation.policyFile = resolve(v["attest-policy"] as string);
       if (v["raft-peer"]) cfg.consensus = withRaftPeers(cfg, v["raft-peer"] as string[]).consensus;
+      if (v["raft-join"] && cfg.consensus) cfg.consensus = { ...cfg.consensus, join: true };
       const hub = await startHub(cfg, parseLogLevel(v["log-level"]));
       await new Promise<void>((resolveStop) => {
         const stop = () => resolveStop();
@@ -173,6 +176,7 @@ const commands: Record<string, Command> = {
     },
   },
   ...agreementCommands,
+  ...consensusCommands,
   "audit verify": {
     summary: "check the hub's hash-chained, signed audit log; names the first bad record",
     usage: "audit verify --data-dir DIR",
@@ -221,6 +225,30 @@ const commands: Record<string, Command> = {
       if (v.kms) setConfigKms(join(dir, HUB_CONFIG_FILE), cfg);
     },
   },
+  "kms rotate": {
+    summary: "rotate the KMS key and re-wrap the CA key and node key envelopes under it; appends a key-rotation audit record (works while the hub runs)",
+    usage: "kms rotate --data-dir DIR",
+    options: { ...dataDirOpt },
+    async run(v) {
+      const dir = dataDir(v);
+      loadHubConfig(dir); // a valid hub data dir
+      const cfg = dataDirKmsConfig(dir);
+      if (!cfg) throw new ConfigError([`${join(dir, HUB_CONFIG_FILE)} has no "kms": seal the keys first ('kms migrate --kms ...')`]);
+      const kms = kmsFromConfig(cfg);
+      const files = [{ path: caPaths(dir).caKey, purpose: PURPOSE.caKey }, { path: join(dir, NODE_KEY_FILE), purpose: PURPOSE.nodeKey }];
+      const { keyId, lines } = await rotateKeyFiles(files, kms);
+      for (const line of lines) console.log(line);
+      // The audit log is sqlite WAL: appending beside a running hub is safe (serialised by sqlite).
+      const key = await loadOrCreateNodeKey(dir);
+      const log = AuditLog.open(join(dir, AUDIT_DB), { signingKey: key.raw.subarray(0, 32), clock: { now: Date.now } });
+      try {
+        const r = log.append({ kind: "key-rotation", actor: "grey-hub kms rotate", subject: kms.name, details: { keyId, files: files.map((f) => f.purpose) } });
+        console.log(`audit record ${r.seq} key-rotation ${keyId}`);
+      } finally {
+        log.close();
+      }
+    },
+  },
   "attest verify": attestVerifyCommand,
   "task submit": taskSubmitCommand,
   "task get": taskGetCommand,
@@ -234,6 +262,7 @@ const commands: Record<string, Command> = {
     },
     async run(v) {
       await loadExternal(v, v["data-dir"] ? dataDir(v) : undefined);
+      if (v["data-dir"] && existsSync(join(dataDir(v), HUB_CONFIG_FILE))) useConnectors(loadHubConfig(dataDir(v)).resolvedConnectors);
       for (const line of await pluginLines(hubCatalog(quiet), { health: v.health === true })) console.log(line);
     },
   },

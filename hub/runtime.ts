@@ -33,7 +33,9 @@ import { RateLimitedError, TokenBucketLimiter, rateLimit } from "./ratelimit/ind
 import { DEFAULT_GOVERNANCE, allowListRefusal, loadGovernance, peersMayConnect } from "./governance/policy.ts";
 import { governance } from "./api/middleware/governance/index.ts";
 import { ForbiddenError } from "../plugins/sdk/errors.ts";
-import { startServices, type HubService } from "./services.ts";
+import { startServices, type HubService, type HubServiceContext } from "./services.ts";
+import { meshHealthService } from "../plugins/connector-health/mesh.ts";
+import { peersPerRoundMax } from "../plugins/connector-health/index.ts";
 import { fedlogService, type FedlogService } from "./fedlog/service.ts";
 import { tasksService } from "./tasks/service.ts";
 
@@ -43,7 +45,17 @@ export const AUDIT_DB = "audit.db";
 export function hubServices(fedlog: FedlogService = fedlogService()): HubService[] {
   // fedlog first: its follower redirect must run before the other services' routes; its
   // replication last: the log replays into the stores once every applier is registered.
-  return [fedlog, agreementsService(fedlog), tasksService(fedlog), fedlog.replication];
+  return [fedlog, agreementsService(fedlog), tasksService(fedlog), fedlog.replication, hubHealthService()];
+}
+
+/** Probes hub.json's configured connectors and the members heard from recently (libp2p ping); figures on /metrics. */
+function hubHealthService() {
+  return meshHealthService((ctx: HubServiceContext) => ({
+    node: ctx.node, metrics: ctx.metrics, logger: ctx.logger, clock: ctx.clock, init: ctx.cfg.health,
+    connectors: () => ctx.catalog.connectors().filter((c) => (ctx.cfg.resolvedConnectors.configured as readonly string[]).includes(c.platform)),
+    peers: () => ctx.registry.list({ limit: peersPerRoundMax }).items
+      .filter((m) => !m.revoked && ctx.registry.stateOf(m, new Date(ctx.clock.now())) !== "offline").map((m) => m.peerId),
+  }));
 }
 
 export const RUN_FILE = "run.json";

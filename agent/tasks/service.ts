@@ -15,7 +15,7 @@ import { request, serve } from "../../plugins/mesh-libp2p/rpc.ts";
 import { federationVerifier, secureInitiator, secureResponder } from "../../plugins/session/secure.ts";
 import { UnauthorizedError } from "../../plugins/sdk/errors.ts";
 import { inboundStreamsPerProtocolMax } from "../../plugins/sdk/limits.ts";
-import { ZERO_DIGEST, type LocalParty, type SessionHello } from "../../plugins/sdk/session.ts";
+import { pqPolicyDefault, ZERO_DIGEST, type LocalParty, type PqPolicy, type SessionHello } from "../../plugins/sdk/session.ts";
 import { AckMsg, AssignMsg, PROTOCOL_OUTBOX, PROTOCOL_TASK, type SubtaskResult, type SubtaskSpec } from "../../plugins/sdk/wire-tasks.ts";
 import { backoffMs, sleep } from "../../plugins/mesh-libp2p/discovery.ts";
 import type { AgentService, AgentServiceContext } from "../services.ts";
@@ -33,7 +33,7 @@ export const waitModeTimeoutMs = 9_000;
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
-export function tasksAgentService(init: { concurrency?: number } = {}): AgentService & { store?: AgentStore } {
+export function tasksAgentService(init: { concurrency?: number; pq?: PqPolicy } = {}): AgentService & { store?: AgentStore } {
   const stopping = new AbortController();
   let store: AgentStore | undefined;
   let stopExecutors: () => Promise<void> = async () => {};
@@ -53,7 +53,7 @@ export function tasksAgentService(init: { concurrency?: number } = {}): AgentSer
         const known = s.meta("attestation");
         return { idKey: ctx.identity.publicKey, sign: ctx.identity.sign, cert: ctx.certDer(), attestation: known ? new Uint8Array(Buffer.from(known, "hex")) : ZERO_DIGEST };
       };
-      const sessionOpts = { clock, onReject: (reason: string) => logger.warn("session frame refused", { reason }) };
+      const sessionOpts = { clock, pq: init.pq ?? pqPolicyDefault, onReject: (reason: string) => logger.warn("session frame refused", { reason }) };
       /** The hub tells us our attestation digest as it recorded it (its `seen`): keep it for agent-to-agent sessions. */
       const learn = (hello: SessionHello) => {
         if (!hello.seen.every((b) => b === 0)) s.setMeta("attestation", hex(hello.seen));

@@ -38,7 +38,11 @@ export const TaskAssigned = z.object({ type: z.literal("task-assigned"), taskId:
 /** A hub tells the group where its API is, so followers can redirect clients to the leader. */
 export const HubAnnounced = z.object({ type: z.literal("hub-announced"), member: z.number().int().positive(), peerId, api: z.string().url().max(256), at: ms });
 
-export const FedlogCommand = z.discriminatedUnion("type", [MemberJoined, MemberRenewed, MemberRevoked, AgreementApplied, TaskAssigned, HubAnnounced]);
+/** A hub joins the consensus group (before it is added as a learner): every hub learns where to reach it. */
+export const HubAdded = z.object({ type: z.literal("hub-added"), member: z.number().int().positive(), peerId, multiaddrs: z.array(z.string().max(256)).max(multiaddrsPerPeerMax), at: ms });
+/** A hub left the consensus group (after its removal was applied). */
+export const HubRemoved = z.object({ type: z.literal("hub-removed"), member: z.number().int().positive(), at: ms });
+export const FedlogCommand = z.discriminatedUnion("type", [MemberJoined, MemberRenewed, MemberRevoked, AgreementApplied, TaskAssigned, HubAnnounced, HubAdded, HubRemoved]);
 export type FedlogCommand = z.infer<typeof FedlogCommand>;
 
 export function encodeCommand(cmd: FedlogCommand): Uint8Array {

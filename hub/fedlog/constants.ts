@@ -12,3 +12,5 @@ export const RAFT_DB = "raft.db";
 export const FEDLOG_DB = "fedlog.db";
 /** Heartbeat gossip round period: the heartbeat interval, at most this. */
 export const gossipEveryMsMax = 1_000;
+/** How long add-peer waits for a new hub (a learner) to catch up before promoting it to voter. Then: TimeoutError, it stays a learner. */
+export const peerCatchUpTimeoutMs = 120_000;

@@ -38,6 +38,9 @@ const commands: FedlogCommand[] = [
   { type: "member-joined", clusterId: "edge-a", org: "other", region: "eu", peerId: "peer-x", multiaddrs: [], certSerial: "04", certNotAfter: 9e12, attestation: att, at: 3100 },
   { type: "task-assigned", taskId: "t-1", clusterId: "edge-a", at: 4000 },
   { type: "agreement-applied", agreementId: "ag-1", body: { rate: "standard-2024" }, at: 5000 },
+  { type: "hub-added", member: 8, peerId: "12D3KooWhub8", multiaddrs: ["/ip4/10.0.0.8/tcp/4001/p2p/12D3KooWhub8"], at: 6000 },
+  { type: "hub-added", member: 9, peerId: "12D3KooWhub9", multiaddrs: [], at: 6100 },
+  { type: "hub-removed", member: 9, at: 6200 },
 ];
 
 const view = (reg: Registry) => JSON.stringify(reg.list().items.map(({ lastHeartbeat: _h, ...m }) => m));
@@ -52,6 +55,7 @@ test("the same commands give the same state on every replica; refusals are deter
   expect(a.reg.getByPeer("peer-a")?.certSerial).toBe("03");
   expect(a.sm.taskAssignment("t-1")).toBe("edge-a");
   expect(a.sm.hub(7)?.api).toBe("https://127.0.0.1:9000");
+  expect(a.sm.peers()).toEqual([{ member: 8, peerId: "12D3KooWhub8", multiaddrs: ["/ip4/10.0.0.8/tcp/4001/p2p/12D3KooWhub8"] }]);
   expect(a.sm.appliedIndex()).toBe(commands.length);
 });
 
@@ -72,6 +76,7 @@ test("snapshot of one replica restores another to the same state", () => {
   expect(view(b.reg)).toBe(view(a.reg));
   expect(b.sm.hubs()).toEqual(a.sm.hubs());
   expect(b.sm.agreement("ag-1")).toEqual({ rate: "standard-2024" });
+  expect(b.sm.peers()).toEqual(a.sm.peers());
   expect(b.sm.appliedIndex()).toBe(commands.length);
 });
 

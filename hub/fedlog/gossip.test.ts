@@ -47,7 +47,7 @@ test("a member heartbeating to one hub is fresh on the other; both sides keep re
   const a = hub("a");
   const b = hub("b");
   a.reg.recordHeartbeat("peer-edge-a", ["/ip4/1.2.3.4/tcp/1"], new Date(now));
-  exchange(a.g, "b", b.g, true);
+  exchange(a.g, "hub-b", b.g, true);
   expect(lastBeat(b.reg, "edge-a")).toBe(now);
   expect(b.reg.getByCluster("edge-a")?.multiaddrs).toEqual(["/ip4/1.2.3.4/tcp/1"]);
   expect(b.reg.stateOf(b.reg.getByCluster("edge-a")!, new Date(now))).toBe("healthy");
@@ -56,14 +56,14 @@ test("a member heartbeating to one hub is fresh on the other; both sides keep re
   now += 5_000;
   a.reg.recordHeartbeat("peer-edge-a", [], new Date(now));
   b.reg.recordHeartbeat("peer-edge-b", [], new Date(now + 1));
-  exchange(a.g, "b", b.g, false);
-  exchange(b.g, "a", a.g, false);
+  exchange(a.g, "hub-b", b.g, false);
+  exchange(b.g, "hub-a", a.g, false);
   expect(lastBeat(b.reg, "edge-a")).toBe(now - 5_000);
   expect(lastBeat(a.reg, "edge-b")).toBeUndefined();
 
   // heal: full resend both ways, both registries and both maps agree
-  exchange(a.g, "b", b.g, true);
-  exchange(b.g, "a", a.g, true);
+  exchange(a.g, "hub-b", b.g, true);
+  exchange(b.g, "hub-a", a.g, true);
   for (const r of [a.reg, b.reg]) {
     expect(lastBeat(r, "edge-a")).toBe(now);
     expect(lastBeat(r, "edge-b")).toBe(now + 1);
@@ -74,7 +74,7 @@ test("a member heartbeating to one hub is fresh on the other; both sides keep re
   b.g.receive([["edge-a", { ts: { wall: 1, logical: 0, node: "hub-x" }, value: { at: 1, hub: "hub-x", multiaddrs: [] } }]]);
   expect(lastBeat(b.reg, "edge-a")).toBe(now);
   a.g.collect();
-  expect(a.g.deltaFor("b")).toEqual([]);
+  expect(a.g.deltaFor("hub-b")).toEqual([]);
 });
 
 test("two hubs exchange sightings over /grey/fedlog-gossip/1.0.0; strangers are refused", async () => {

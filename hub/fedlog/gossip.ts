@@ -66,9 +66,9 @@ export class HeartbeatGossip {
     }
   }
 
-  /** What `peer` has not acknowledged, oldest first (at most gossipRowsPerRoundMax). */
+  /** What `peer` (its HLC node name: its peer id) has not acknowledged and did not stamp itself, oldest first (at most gossipRowsPerRoundMax). */
   deltaFor(peer: string): GossipRow[] {
-    const rows = this.seen.map.delta(this.acked.get(peer) ?? hlcZero) as GossipRow[];
+    const rows = (this.seen.map.delta(this.acked.get(peer) ?? hlcZero) as GossipRow[]).filter(([, e]) => e.ts.node !== peer);
     return rows.sort((a, b) => compareHlc(a[1].ts, b[1].ts)).slice(0, gossipRowsPerRoundMax);
   }
 

@@ -16,7 +16,7 @@ import { Libp2pTransport, type Libp2pLike, type RaftPeer } from "../../plugins/c
 import { nodeIdOfPeer } from "../../plugins/consensus-raft/driver/node-id.ts";
 import type { Registry } from "../registry/index.ts";
 import { encodeCommand, fedlogCommandBytesMax, type FedlogCommand } from "./commands.ts";
-import { PROTOCOL_FEDLOG, fedlogRetryMs, fedlogWriteTimeoutMs } from "./constants.ts";
+import { PROTOCOL_FEDLOG, fedlogRetryMs, fedlogWriteTimeoutMs, peerCatchUpTimeoutMs } from "./constants.ts";
 import { FedlogStateMachine, type ApplyResult, type FedlogAppliers } from "./state-machine.ts";
 
 const bytes = z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= fedlogCommandBytesMax);
@@ -41,6 +41,8 @@ export interface FederationLogInit {
   fedlogPath: string;
   tickMs: number;
   electionTicks: number;
+  /** This hub joins a running group (added with `grey-hub consensus add-peer`): it starts empty, never as a founder. */
+  join?: boolean;
 }
 
 export function parseRaftPeers(peers: readonly string[]): Map<number, RaftPeer> {
@@ -81,9 +83,22 @@ export class FederationLog {
     this.peers = parseRaftPeers(init.peers.filter((p) => !p.endsWith(init.selfPeerId)));
     if (this.peers.has(this.self)) throw new MalformedInputError("consensus.peers: two hubs map to the same raft id");
     this.sm = new FedlogStateMachine(init.fedlogPath, deps.registry, deps.logger, deps.appliers);
+    const founders = [this.self, ...this.peers.keys()];
+    // hubs added through the log since (persisted in fedlog.db)
+    for (const p of this.sm.peers()) if (p.member !== this.self) this.peers.set(p.member, { peerId: p.peerId, multiaddrs: p.multiaddrs });
     this.transport = new Libp2pTransport({ node: deps.node, peers: this.peers, logger: deps.logger });
+    this.sm.onPeer = (member, p) => {
+      if (member === this.self) return;
+      if (p) {
+        this.peers.set(member, { peerId: p.peerId, multiaddrs: p.multiaddrs });
+        this.transport.addPeer(member, { peerId: p.peerId, multiaddrs: p.multiaddrs });
+      } else {
+        this.peers.delete(member);
+        this.transport.removePeer(member);
+      }
+    };
     this.driver = new RaftDriver(
-      { id: this.self, founders: [this.self, ...this.peers.keys()], storagePath: init.raftPath, tickMs: init.tickMs, electionTicks: init.electionTicks },
+      { id: this.self, ...(init.join ? {} : { founders }), storagePath: init.raftPath, tickMs: init.tickMs, electionTicks: init.electionTicks },
       { logger: deps.logger, clock: { now: Date.now }, stateMachine: this.sm, transport: this.transport },
     );
   }
@@ -133,6 +148,40 @@ export class FederationLog {
       }
     }
     throw last instanceof Error ? last : new TimeoutError("fedlog write", timeoutMs);
+  }
+
+  /**
+   * Adds a hub to the group (leader only): every hub learns its address
+   * through the log, it joins as a learner, and once its log has caught up
+   * with the commit index it is promoted to voter. Idempotent.
+   */
+  async addPeer(addr: string, timeoutMs = peerCatchUpTimeoutMs): Promise<{ member: number; peerId: string }> {
+    const [[member, peer]] = [...parseRaftPeers([addr])] as [[number, RaftPeer]];
+    if (member === this.self) throw new MalformedInputError("this hub is already a member");
+    if (!this.isLeader()) throw new NotLeaderError(this.driver.leader()?.id ?? 0);
+    const conf = this.driver.membership();
+    if (conf.voters.includes(member)) return { member, peerId: peer.peerId };
+    await this.write({ type: "hub-added", member, peerId: peer.peerId, multiaddrs: [...peer.multiaddrs], at: Date.now() });
+    if (!conf.learners.includes(member)) await this.driver.changeMembership({ kind: "addLearner", member });
+    const target = this.driver.status().commit;
+    const deadline = Date.now() + timeoutMs;
+    while ((this.driver.progress()?.get(member)?.match ?? 0) < target) {
+      if (Date.now() > deadline) throw new TimeoutError(`catch-up of hub ${peer.peerId} (learner; promote it by adding it again)`, timeoutMs);
+      if (!this.isLeader()) throw new NotLeaderError(this.driver.leader()?.id ?? 0);
+      await Bun.sleep(50);
+    }
+    await this.driver.changeMembership({ kind: "addVoter", member });
+    return { member, peerId: peer.peerId };
+  }
+
+  /** Removes a hub (by peer id or member id) from the group, then from every hub's address book. Leader only. */
+  async removePeer(idOrPeer: string): Promise<{ member: number }> {
+    const member = /^\d+$/.test(idOrPeer) ? Number(idOrPeer) : nodeIdOfPeer(idOrPeer);
+    if (!this.isLeader()) throw new NotLeaderError(this.driver.leader()?.id ?? 0);
+    const conf = this.driver.membership();
+    if (conf.voters.includes(member) || conf.learners.includes(member)) await this.driver.changeMembership({ kind: "remove", member });
+    await this.write({ type: "hub-removed", member, at: Date.now() });
+    return { member };
   }
 
   private async writeOnce(data: Uint8Array, budgetMs: number): Promise<{ index: number } & ApplyResult> {

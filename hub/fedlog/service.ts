@@ -13,7 +13,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MiddlewareHandler } from "hono";
-import { jsonError } from "../api/errors.ts";
+import { errorResponse, jsonError } from "../api/errors.ts";
 import type { HubService, HubServiceContext } from "../services.ts";
 import { rotateLeadership } from "../../plugins/consensus-raft/driver/rotation.ts";
 import { FEDLOG_DB, RAFT_DB, announceCheckMs, gossipEveryMsMax } from "./constants.ts";
@@ -110,7 +110,7 @@ export function fedlogService(): FedlogService {
       const c = ctx.cfg.consensus;
       if (!c || c.peers.length === 0) return;
       const l = new FederationLog(
-        { selfPeerId: ctx.hubPeerId, peers: c.peers, raftPath: join(ctx.cfg.dataDir, RAFT_DB), fedlogPath: join(ctx.cfg.dataDir, FEDLOG_DB), tickMs: c.tickMs, electionTicks: c.electionTicks },
+        { selfPeerId: ctx.hubPeerId, peers: c.peers, raftPath: join(ctx.cfg.dataDir, RAFT_DB), fedlogPath: join(ctx.cfg.dataDir, FEDLOG_DB), tickMs: c.tickMs, electionTicks: c.electionTicks, join: c.join },
         { node: ctx.node as never, registry: ctx.registry, logger: ctx.logger, appliers },
       );
       // Writes made before replication starts wait for it (they retry until a leader is known).
@@ -118,7 +118,27 @@ export function fedlogService(): FedlogService {
       ctx.app.use("*", redirectWritesToLeader(l));
       ctx.app.get("/v1/consensus", (cx) => {
         const s = l.driver.status();
-        return cx.json({ member: l.self, role: s.role, term: s.term, leader: l.leaderApi() ?? null, commit: s.commit, applied: l.sm.appliedIndex(), voters: l.driver.membership().voters, hubs: l.sm.hubs() });
+        const m = l.driver.membership();
+        return cx.json({ member: l.self, role: s.role, term: s.term, leader: l.leaderApi() ?? null, commit: s.commit, applied: l.sm.appliedIndex(), voters: m.voters, learners: m.learners, hubs: l.sm.hubs() });
+      });
+      // Membership of the hub group (admins): add a hub as learner, promoted once caught up; remove a hub.
+      ctx.app.post("/v1/consensus/peers", async (cx) => {
+        if (cx.var.identity?.role !== "admin") return jsonError(cx, 403, "ERR_FORBIDDEN", "only federation admins change the hub group");
+        const body = (await cx.req.json().catch(() => ({}))) as { multiaddr?: unknown };
+        if (typeof body.multiaddr !== "string") return jsonError(cx, 400, "ERR_MALFORMED_INPUT", "body: { \"multiaddr\": \"MULTIADDR/p2p/PEER_ID\" }");
+        try {
+          return cx.json({ ...(await l.addPeer(body.multiaddr)), voters: l.driver.membership().voters }, 201);
+        } catch (err) {
+          return errorResponse(cx, err);
+        }
+      });
+      ctx.app.delete("/v1/consensus/peers/:id", async (cx) => {
+        if (cx.var.identity?.role !== "admin") return jsonError(cx, 403, "ERR_FORBIDDEN", "only federation admins change the hub group");
+        try {
+          return cx.json({ ...(await l.removePeer(cx.req.param("id"))), voters: l.driver.membership().voters });
+        } catch (err) {
+          return errorResponse(cx, err);
+        }
       });
       ctx.app.get("/v1/consensus/tasks/:id", (cx) => {
         const a = l.sm.taskAssignmentAt(cx.req.param("id"));

@@ -23,7 +23,15 @@ CREATE TABLE IF NOT EXISTS meta (id INTEGER PRIMARY KEY CHECK (id = 1), applied 
 CREATE TABLE IF NOT EXISTS hubs (member INTEGER PRIMARY KEY, peer_id TEXT NOT NULL, api TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS agreements (agreement_id TEXT PRIMARY KEY, body TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS peers (member INTEGER PRIMARY KEY, peer_id TEXT NOT NULL, multiaddrs TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
 `;
+
+/** A hub added to the group through the log (the founders come from configuration). */
+export interface PeerRecord {
+  member: number;
+  peerId: string;
+  multiaddrs: string[];
+}
 
 /** What apply returns to the proposer: JSON-safe, so it can travel back to a forwarding hub. */
 export type ApplyResult = { ok: true } | { ok: false; code: string; message: string };
@@ -39,6 +47,7 @@ interface Image {
   hubs: HubRecord[];
   agreements: { agreementId: string; body: string; at: number }[];
   tasks: { taskId: string; clusterId: string; at: number }[];
+  peers?: PeerRecord[];
 }
 
 /** Commands other hub services apply into their own stores (agreements into agreements.db), on every hub. */
@@ -47,6 +56,9 @@ export type FedlogAppliers = ReadonlyMap<FedlogCommand["type"], (cmd: FedlogComm
 export class FedlogStateMachine implements ReplicatedStateMachine {
   private readonly db: Database;
   private applied: number;
+
+  /** Told of every hub added or removed (FederationLog updates its transport). */
+  onPeer: ((member: number, peer: PeerRecord | undefined) => void) | undefined;
 
   constructor(path: string, private readonly registry: Registry, private readonly logger: Logger, private readonly appliers: FedlogAppliers = new Map()) {
     this.db = new Database(path, { create: true, strict: true });
@@ -141,6 +153,15 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
       case "task-assigned":
         this.db.query("INSERT OR REPLACE INTO tasks (task_id, cluster_id, at) VALUES (?, ?, ?)").run(c.taskId, c.clusterId, c.at);
         return;
+      case "hub-added":
+        this.db.query("INSERT OR REPLACE INTO peers (member, peer_id, multiaddrs, at) VALUES (?, ?, ?, ?)").run(c.member, c.peerId, JSON.stringify(c.multiaddrs), c.at);
+        this.onPeer?.(c.member, { member: c.member, peerId: c.peerId, multiaddrs: c.multiaddrs });
+        return;
+      case "hub-removed":
+        this.db.query("DELETE FROM peers WHERE member = ?").run(c.member);
+        this.db.query("DELETE FROM hubs WHERE member = ?").run(c.member);
+        this.onPeer?.(c.member, undefined);
+        return;
       default:
         return;
     }
@@ -149,6 +170,11 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
   hub(member: number): HubRecord | undefined {
     const r = this.db.query("SELECT member, peer_id AS peerId, api FROM hubs WHERE member = ?").get(member) as HubRecord | null;
     return r ?? undefined;
+  }
+
+  peers(): PeerRecord[] {
+    const rows = this.db.query("SELECT member, peer_id AS peerId, multiaddrs FROM peers ORDER BY member").all() as { member: number; peerId: string; multiaddrs: string }[];
+    return rows.map((r) => ({ ...r, multiaddrs: JSON.parse(r.multiaddrs) as string[] }));
   }
 
   hubs(): HubRecord[] {
@@ -187,6 +213,7 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
       hubs: this.hubs(),
       agreements: this.db.query("SELECT agreement_id AS agreementId, body, at FROM agreements ORDER BY agreement_id").all() as Image["agreements"],
       tasks: this.db.query("SELECT task_id AS taskId, cluster_id AS clusterId, at FROM tasks ORDER BY task_id").all() as Image["tasks"],
+      peers: this.peers(),
     };
     return new TextEncoder().encode(JSON.stringify(image));
   }
@@ -207,12 +234,14 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
       if (m.revoked) this.registry.revoke(m.peerId, m.revoked.reason, new Date(m.revoked.at));
     }
     this.db.transaction(() => {
-      this.db.exec("DELETE FROM hubs; DELETE FROM agreements; DELETE FROM tasks;");
+      this.db.exec("DELETE FROM hubs; DELETE FROM agreements; DELETE FROM tasks; DELETE FROM peers;");
+      for (const p of img.peers ?? []) this.db.query("INSERT INTO peers (member, peer_id, multiaddrs, at) VALUES (?, ?, ?, 0)").run(p.member, p.peerId, JSON.stringify(p.multiaddrs));
       for (const h of img.hubs) this.db.query("INSERT INTO hubs (member, peer_id, api, at) VALUES (?, ?, ?, 0)").run(h.member, h.peerId, h.api);
       for (const a of img.agreements) this.db.query("INSERT INTO agreements (agreement_id, body, at) VALUES (?, ?, ?)").run(a.agreementId, a.body, a.at);
       for (const t of img.tasks) this.db.query("INSERT INTO tasks (task_id, cluster_id, at) VALUES (?, ?, ?)").run(t.taskId, t.clusterId, t.at);
       this.db.query("INSERT INTO meta (id, applied) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET applied = ?1").run(index);
     })();
+    for (const p of img.peers ?? []) this.onPeer?.(p.member, p);
     // the services' own stores get the image's latest state (re-applying unchanged terms is a no-op)
     for (const a of img.agreements) {
       try {

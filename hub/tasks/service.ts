@@ -15,7 +15,7 @@ import { federationVerifier, secureInitiator, secureResponder } from "../../plug
 import { UnauthorizedError } from "../../plugins/sdk/errors.ts";
 import { pemToDer, type FederationIdentity } from "../../plugins/sdk/identity.ts";
 import { inboundStreamsPerProtocolMax } from "../../plugins/sdk/limits.ts";
-import { attestationDigest, ZERO_DIGEST, type LocalParty, type SessionHello } from "../../plugins/sdk/session.ts";
+import { attestationDigest, pqPolicyDefault, ZERO_DIGEST, type LocalParty, type SessionHello } from "../../plugins/sdk/session.ts";
 import { AckMsg, AssignReply, PROTOCOL_OUTBOX, PROTOCOL_TASK, PushMsg, type SubtaskSpec } from "../../plugins/sdk/wire-tasks.ts";
 import { agreementId, AgreementStore } from "../agreements/store.ts";
 import { AGREEMENTS_DB } from "../agreements/service.ts";
@@ -62,7 +62,7 @@ export function tasksService(fedlog?: FedlogWrites): HubService & { store?: Task
       const sessionRejects = metrics.counter("grey_session_rejected_total", "Attested-session frames or handshakes refused.", ["reason"]);
       const events = metrics.counter("grey_task_events_total", "Task scheduler events.", ["event"]);
       const records = metrics.counter("grey_outbox_records_total", "Agent outbox records received.", ["result"]);
-      const sessionOpts = { clock, onReject: (reason: string) => sessionRejects.inc({ reason }) };
+      const sessionOpts = { clock, pq: ctx.cfg.sessions?.pq ?? pqPolicyDefault, onReject: (reason: string) => sessionRejects.inc({ reason }) };
       const digestOf = (m: Member) => attestationDigest(m.attestation);
 
       /** The agent on the other end: a current, unrevoked member whose cert and digest match the registry. */

@@ -88,9 +88,17 @@ export function awsConnector(init: AwsConnectorInit = {}) {
 
     function policy(checks: Check[], account: string, region: string | undefined, role?: { name: string; arn: string }): void {
       const accounts = init.accounts ?? [];
-      checks.push({ name: "account", ok: accounts.includes(account), detail: accounts.length ? `account ${account}` : "no accounts allowed (set accounts)" });
-      if (init.roles?.length) checks.push({ name: "role", ok: !!role && (init.roles.includes(role.name) || init.roles.includes(role.arn)), detail: `role ${role?.arn ?? "(not a role)"}` });
-      if (init.regions?.length) checks.push({ name: "region", ok: !!region && init.regions.includes(region), detail: `region ${region ?? "(none)"}` });
+      const notListed = (ok: boolean, what: string) => (ok ? what : `${what} is not on the allow-list`);
+      const accountOk = accounts.includes(account);
+      checks.push({ name: "account", ok: accountOk, detail: accounts.length ? notListed(accountOk, `account ${account}`) : `account ${account}: no accounts allowed (set accounts)` });
+      if (init.roles?.length) {
+        const ok = !!role && (init.roles.includes(role.name) || init.roles.includes(role.arn));
+        checks.push({ name: "role", ok, detail: notListed(ok, `role ${role?.arn ?? "(not a role)"}`) });
+      }
+      if (init.regions?.length) {
+        const ok = !!region && init.regions.includes(region);
+        checks.push({ name: "region", ok, detail: notListed(ok, `region ${region ?? "(none)"}`) });
+      }
     }
 
     async function verifySts(data: Uint8Array, binding: EvidenceBinding, now: Date, options: IoOptions): Promise<IdentityResult> {

@@ -82,6 +82,12 @@ export const ConnectorsShape = z.strictObject({
 }).default({});
 export type ConnectorsInput = z.infer<typeof ConnectorsShape>;
 
+/** The `health` section: how often the connector-health service probes connectors and peers. */
+export const HealthShape = z.strictObject({
+  intervalMs: z.number().int().min(100).max(3_600_000).default(15_000),
+  timeoutMs: z.number().int().min(1).max(60_000).default(3_000),
+}).refine((h) => h.timeoutMs <= h.intervalMs, "timeoutMs must not exceed intervalMs").default({ intervalMs: 15_000, timeoutMs: 3_000 });
+
 /** What the factories receive. `configured`: the platforms the file lists. */
 export interface ResolvedConnectors {
   configured: Platform[];

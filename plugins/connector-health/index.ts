@@ -69,6 +69,7 @@ export function connectorHealth(init: ConnectorHealthInit = {}) {
     const samples = new Map<string, number[]>();
     const lastBytes = new Map<string, { sent: number; received: number }>();
     const state = new Map<string, PeerHealth>();
+    const connectorState = new Map<string, { up: boolean; lastProbeAt: number }>();
     let timer: ReturnType<typeof setTimeout> | undefined;
     let running: Promise<void> | undefined;
     let stopped = true;
@@ -84,6 +85,7 @@ export function connectorHealth(init: ConnectorHealthInit = {}) {
         c.logger.debug(`connector health: ${conn.platform}: ${(err as Error).message}`);
       }
       up.set({ platform: conn.platform }, ok ? 1 : 0);
+      connectorState.set(conn.platform, { up: ok, lastProbeAt: c.clock.now() });
     }
 
     async function probePeer(t: PeerTarget, signal: AbortSignal): Promise<void> {
@@ -141,6 +143,8 @@ export function connectorHealth(init: ConnectorHealthInit = {}) {
       name: "connector-health",
       probeOnce,
       peer: (peer: string) => state.get(peer),
+      /** Last figures of every peer and connector probed (status.json). */
+      snapshot: () => ({ peers: Object.fromEntries(state), connectors: Object.fromEntries(connectorState) }),
       async start() {
         stopped = false;
         controller.current = new AbortController();

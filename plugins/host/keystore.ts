@@ -303,3 +303,36 @@ export async function migrateKeyFiles(files: readonly { path: string; purpose: s
     return done;
   });
 }
+
+/**
+ * Rotate the KMS key (a new KEK version becomes current) and re-wrap each envelope file under it
+ * (`grey-hub kms rotate`): open with the old version, seal with a fresh data key from the new one,
+ * open the new envelope and compare, then replace the file atomically. Plaintext or absent files
+ * are refused (migrate them first): a rotation must never leave a key unsealed or half-done
+ * silently. Returns the new key id and one line per file.
+ */
+export async function rotateKeyFiles(files: readonly { path: string; purpose: string }[], kms: Kms): Promise<{ keyId: string; lines: string[] }> {
+  return withKms(kms, async (k) => {
+    const envelopes = files.map((f) => {
+      if (!existsSync(f.path)) throw new KeyEnvelopeError(f.path, "absent: nothing to rotate");
+      const bytes = new Uint8Array(readFileSync(f.path));
+      if (!isEnvelope(bytes)) throw new KeyEnvelopeError(f.path, "plaintext key: run 'kms migrate' before rotating");
+      return { ...f, text: Buffer.from(bytes).toString("utf8") };
+    });
+    // every envelope must open before the KEK moves, so a broken file stops the rotation up front
+    const secrets = [];
+    for (const e of envelopes) secrets.push(await openEnvelope(k, e.text, e.purpose, e.path));
+    const keyId = await k.rotate({ signal: AbortSignal.timeout(keystoreKmsTimeoutMs) });
+    const lines: string[] = [];
+    for (const [i, e] of envelopes.entries()) {
+      const secret = secrets[i]!;
+      const text = await sealEnvelope(k, secret, e.purpose);
+      const back = await openEnvelope(k, text, e.purpose, e.path);
+      if (!Buffer.from(back).equals(Buffer.from(secret))) throw new KeyEnvelopeError(e.path, "re-wrapped envelope did not round-trip; old envelope left in place");
+      writeSecretFile(e.path, text);
+      lines.push(`${e.path}: re-wrapped under ${(JSON.parse(text) as { keyId: string }).keyId}`);
+      secret.fill(0);
+    }
+    return { keyId, lines };
+  });
+}

@@ -1,7 +1,7 @@
 /**
  * High availability with the compiled hub: three hubs of one federation (same
  * CA) form the federation log's Raft group. An agent joins through one of
- * them; every hub serves the member. The leader hub is SIGKILLed; another
+ * them; every hub serves the member, with fresh heartbeats (gossip). The leader hub is SIGKILLed; another
  * hub takes over and still serves the member and an agreement applied through
  * the old leader; writes sent to a follower are redirected to the leader (307 + Location).
  */
@@ -10,9 +10,11 @@ import { EXAMPLE_YAML } from "../../hub/agreements/testdata.ts";
 import { adminCreds, agentBin, api, createToken, initHub, requireBinaries, run, startAgent, startHub, stopAll, tempDir, waitFor, type Creds, type Daemon, type HubRun } from "./harness.ts";
 
 type Hub = { dir: string; peerId: string; port: number; daemon?: Daemon & { info: HubRun } };
-type Consensus = { member: number; role: string; leader: { member: number; api?: string } | null; hubs: { member: number; api: string }[] };
+type Consensus = { member: number; role: string; leader: { member: number; api?: string } | null; voters: number[]; hubs: { member: number; api: string }[] };
 const hubs: Hub[] = [];
 let creds: Creds;
+let after: { live: Hub[]; leader: Hub; agreementId: string } | undefined;
+const addr = (h: Hub) => `/ip4/127.0.0.1/tcp/${h.port}/p2p/${h.peerId}`;
 
 beforeAll(async () => {
   requireBinaries();
@@ -24,7 +26,6 @@ beforeAll(async () => {
     hubs.push({ dir, peerId, port: base + i });
   }
   creds = adminCreds(hubs[0]!.dir);
-  const addr = (h: Hub) => `/ip4/127.0.0.1/tcp/${h.port}/p2p/${h.peerId}`;
   await Promise.all(hubs.map(async (h) => {
     const peers = hubs.filter((o) => o !== h).flatMap((o) => ["--raft-peer", addr(o)]);
     h.daemon = await startHub(h.dir, ["--listen", `/ip4/127.0.0.1/tcp/${h.port}`, "--heartbeat-interval", "500ms", ...peers]);
@@ -67,6 +68,13 @@ test("a member joined through any hub is served by every hub; after the leader i
   startAgent(agentDir, [], true);
   for (const h of hubs) await waitFor(`member on ${h.dir}`, async () => (await clusterIds(h)).includes("edge-ha"), 15_000);
 
+  // the agent heartbeats to one hub; gossip (LastSeenMap CRDT) makes it fresh on every hub
+  const beat = async (h: Hub) => (await api(h.daemon!.info.api, "/v1/clusters/edge-ha", creds)).body as { state: string; lastHeartbeat: string | null };
+  for (const h of hubs) await waitFor(`fresh heartbeat of edge-ha on ${h.dir}`, async () => {
+    const m = await beat(h);
+    return m.state === "healthy" && m.lastHeartbeat !== null && Date.now() - Date.parse(m.lastHeartbeat) < 5_000;
+  }, 15_000);
+
   // an agreement applied on the leader goes through the log: every hub serves it, same version
   const applied = await fetch(leader.daemon!.info.api + "/v1/agreements", {
     method: "POST", body: EXAMPLE_YAML, headers: { "content-type": "application/yaml" },
@@ -100,4 +108,37 @@ test("a member joined through any hub is served by every hub; after the leader i
   const j2 = await run(agentBin, ["join", token2, "--data-dir", tempDir("grey-ha-agent-")]);
   expect(j2.exitCode).toBe(0);
   for (const h of live) await waitFor(`second member on ${h.dir}`, async () => (await clusterIds(h)).includes("edge-ha-2"), 15_000);
+  after = { live, leader: next, agreementId: agreement.id };
+}, 90_000);
+
+test("a fourth hub is added to the running group (learner, then voter), catches up and serves the members", async () => {
+  if (!after) throw new Error("needs the previous test");
+  const dir = tempDir("grey-ha-3-");
+  const r = await initHub(dir, ["--federation-from", hubs[0]!.dir, "--name", "hub-4"]);
+  const h4: Hub = { dir, peerId: /hub peer id\s+(\S+)/.exec(r.stdout)![1]!, port: hubs[0]!.port + 3 };
+  const peers = hubs.flatMap((o) => ["--raft-peer", addr(o)]);
+  h4.daemon = await startHub(dir, ["--listen", `/ip4/127.0.0.1/tcp/${h4.port}`, "--heartbeat-interval", "500ms", "--raft-join", ...peers]);
+
+  // not a member yet: it founded nothing and has no leader
+  expect((await consensus(h4))?.voters).toEqual([]);
+  const added = await api(after.leader.daemon!.info.api, "/v1/consensus/peers", creds, { multiaddr: addr(h4) });
+  expect(added.status).toBe(201);
+  const member = (added.body as { member: number; voters: number[] }).member;
+  expect((added.body as { voters: number[] }).voters).toContain(member);
+
+  await waitFor("the new hub serves both members and the agreement", async () => {
+    const ids = await clusterIds(h4);
+    return ids.includes("edge-ha") && ids.includes("edge-ha-2") && (await agreementOn(h4, after!.agreementId)) !== undefined;
+  }, 30_000);
+  const view = await waitFor("the new hub knows the leader", async () => {
+    const v = await consensus(h4);
+    return v?.leader?.api && v.voters.includes(member) ? v : undefined;
+  }, 15_000);
+  expect(view.leader?.api).toBe(after.leader.daemon!.info.api);
+
+  // the others know its address through the log: a write from the new hub is forwarded to the leader
+  const token = await createToken(dir, "edge-ha-4", "acme", "eu-west");
+  const j = await run(agentBin, ["join", token, "--data-dir", tempDir("grey-ha-agent-")]);
+  expect(j.exitCode).toBe(0);
+  for (const h of [...after.live, h4]) await waitFor(`member edge-ha-4 on ${h.dir}`, async () => (await clusterIds(h)).includes("edge-ha-4"), 15_000);
 }, 90_000);

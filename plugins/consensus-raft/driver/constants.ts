@@ -15,6 +15,8 @@ export const raftAppendBytesMax = 1024 * 1024;
 /** Largest snapshot the driver produces or accepts. Larger: compaction is skipped and logged. */
 export const snapshotBytesMax = 6 * 1024 * 1024;
 
+/** Members a group is sized for (inbound raft streams accepted: 4 per member). */
+export const groupMembersMax = 16;
 /** Messages queued for one peer while its stream is busy or down. Full: the oldest heartbeat is dropped, else the oldest message. */
 export const peerOutboundMessagesMax = 1024;
 /** Dialing a peer's raft stream: time limit per attempt, and backoff before the next attempt. */

@@ -218,6 +218,11 @@ export class RaftDriver implements ConsensusGroup {
     return this.running().basicStatus();
   }
 
+  /** Leader only: how far each member's log matches ours (learners' catch-up before promotion). */
+  progress(): ReadonlyMap<MemberId, { match: number }> | undefined {
+    return this.running().status().progress;
+  }
+
   // ------------------------------------------------------------ internals
 
   private running(): RaftNode {

@@ -16,7 +16,7 @@ import { decodeCbor } from "../../sdk/codec.ts";
 import { MalformedInputError, MessageTooLargeError, UnauthorizedError } from "../../sdk/errors.ts";
 import type { Logger } from "../../sdk/plugin.ts";
 import type { Message, NodeId } from "../core/index.ts";
-import { peerDialTimeoutMs, peerOutboundMessagesMax, peerRedialBackoffMs, raftFrameBytesMax } from "./constants.ts";
+import { groupMembersMax, peerDialTimeoutMs, peerOutboundMessagesMax, peerRedialBackoffMs, raftFrameBytesMax } from "./constants.ts";
 import { OutboundQueue, type RaftTransport } from "./transport.ts";
 import { PROTOCOL_RAFT, encodeRaftMessage } from "./wire.ts";
 
@@ -62,10 +62,29 @@ export class Libp2pTransport implements RaftTransport {
   readonly stats = { sent: 0, received: 0, rejected: 0, dropped: 0, dialFailures: 0 };
 
   constructor(private readonly init: Libp2pTransportInit) {
-    for (const [id, peer] of init.peers) {
-      this.byPeer.set(peer.peerId, id);
-      this.out.set(id, { id, peer, queue: new OutboundQueue(init.queueMessagesMax ?? peerOutboundMessagesMax), pumping: false, retryAt: 0 });
+    for (const [id, peer] of init.peers) this.addPeer(id, peer);
+  }
+
+  /** A member added to the group (or its new addresses): messages to it are sent, streams from it accepted. */
+  addPeer(id: NodeId, peer: RaftPeer): void {
+    const o = this.out.get(id);
+    if (o && o.peer.peerId === peer.peerId) {
+      o.peer = { peerId: peer.peerId, multiaddrs: [...new Set([...peer.multiaddrs, ...o.peer.multiaddrs])] };
+      return;
     }
+    if (o) this.removePeer(id);
+    this.byPeer.set(peer.peerId, id);
+    this.out.set(id, { id, peer, queue: new OutboundQueue(this.init.queueMessagesMax ?? peerOutboundMessagesMax), pumping: false, retryAt: 0 });
+  }
+
+  /** A member removed from the group: nothing more is sent to it or accepted from it. */
+  removePeer(id: NodeId): void {
+    const o = this.out.get(id);
+    if (!o) return;
+    this.out.delete(id);
+    this.byPeer.delete(o.peer.peerId);
+    if (o.retryTimer) clearTimeout(o.retryTimer);
+    o.stream?.abort(new Error("peer removed from the group"));
   }
 
   listen(receive: (raw: unknown, from: NodeId) => void): void {
@@ -73,7 +92,7 @@ export class Libp2pTransport implements RaftTransport {
   }
 
   async start(): Promise<void> {
-    await this.init.node.handle(PROTOCOL_RAFT, (stream, conn) => this.serve(stream, conn), { maxInboundStreams: 4 * (this.init.peers.size + 1) });
+    await this.init.node.handle(PROTOCOL_RAFT, (stream, conn) => this.serve(stream, conn), { maxInboundStreams: 4 * (Math.max(this.init.peers.size, groupMembersMax) + 1) });
   }
 
   async stop(): Promise<void> {
@@ -177,6 +196,7 @@ export class Libp2pTransport implements RaftTransport {
           this.reject(err, remote);
           continue; // framing is intact: the next frame may be fine
         }
+        if (this.byPeer.get(remote) !== from) break; // removed from the group meanwhile
         this.stats.received++;
         this.receive?.(raw, from);
       }
