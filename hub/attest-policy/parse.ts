@@ -37,10 +37,14 @@ import { AttestPolicyError } from "./errors.ts";
 
 export const BOUNDARIES = ["same-cluster", "same-org", "different-org"] as const;
 export type Boundary = (typeof BOUNDARIES)[number];
-export const FORMATS = ["dev", "tpm2-quote", "nitro-enclave", "sev-snp", "dcap", "aws-iid", "gcp-iit", "azure-imds"] as const;
+export const FORMATS = ["dev", "tpm2-quote", "nitro-enclave", "sev-snp", "dcap", "aws-iid", "gcp-iit", "azure-imds", "onprem-x509"] as const;
 export type Format = (typeof FORMATS)[number];
 /** Formats whose evidence carries no hub nonce. */
-export const NON_FRESH_FORMATS: readonly Format[] = ["aws-iid"];
+/**
+ * Cloud identity formats: checked either by a verifier configured here (trust roots) or by the platform's
+ * connector configured in hub.json (with its allow-lists). With neither, verification fails closed.
+ */
+export const CONNECTOR_CHECKED_FORMATS: readonly Format[] = ["aws-iid", "gcp-iit", "azure-imds", "onprem-x509"];
 
 const durationRe = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 const Duration = z.string().regex(durationRe, "must be a duration such as 30s, 5m, 1h").transform((t) => {
@@ -66,6 +70,7 @@ const FORMAT_RULES = {
   "aws-iid": z.strictObject(common),
   "gcp-iit": z.strictObject(common),
   "azure-imds": z.strictObject(common),
+  "onprem-x509": z.strictObject(common),
 } satisfies Record<Format, z.ZodType>;
 export type FormatRule = {
   claims?: Record<string, (string | number | boolean)[]>;
@@ -176,14 +181,12 @@ export function parseAttestPolicy(text: string, file: string, read: (path: strin
       if (rule[f] && !rule.formats.includes(f)) problem(["boundaries", b, f], `rules for ${f}, which formats does not accept`);
     }
     for (const f of rule.formats) {
-      if (NON_FRESH_FORMATS.includes(f) && !rule.allowNonFresh) {
-        problem(["boundaries", b, "formats"], `${f} evidence carries no nonce (replayable identity): set allowNonFresh: true to accept it`);
-      }
       const tv = verifiers["tpm2-quote"];
       if (f === "tpm2-quote" && !rules[f]?.akNames && !rules[f]?.ekNames && !tv?.akRoots && !tv?.ekRoots) {
         problem(["boundaries", b, "tpm2-quote"], "tpm2-quote needs akNames (pinned AKs), ekNames (pinned EKs, AK activated at join) or verifiers.tpm2-quote.akRoots/ekRoots: an AK the hub has no reason to trust proves nothing");
       }
-      if (f !== "dev" && f !== "tpm2-quote" && !verifiers[f as keyof VerifierSettings]) {
+      // Freshness is judged per result (policy.fresh: a bare AWS identity document carries no nonce, an STS proof does).
+      if (f !== "dev" && f !== "tpm2-quote" && !CONNECTOR_CHECKED_FORMATS.includes(f) && !verifiers[f as keyof VerifierSettings]) {
         problem(["boundaries", b, "formats"], `${f} accepted but verifiers.${f} (trust roots) is not configured`);
       }
     }

@@ -40,8 +40,15 @@ describe("policy file", () => {
     expect(problems("version: 1\nboundaries: {\n")[0]).toMatch(/^\d+:/);
     expect(problems("version: 1\nboundaries:\n  same-org:\n    formats: [tpm2-quote]\n    tpm2-quote: { pcrs: { sha256: { 16: [\"aa\"] } } }\n")[0]).toContain("5:boundaries.same-org.tpm2-quote: tpm2-quote needs akNames");
   });
-  test("formats without a nonce need allowNonFresh; hardware formats need their roots (file resolved relative to the policy)", () => {
-    expect(problems("version: 1\nboundaries:\n  same-org:\n    formats: [aws-iid]\n").join("\n")).toContain("4:boundaries.same-org.formats: aws-iid evidence carries no nonce");
+  test("evidence without a nonce needs allowNonFresh (judged per result); hardware formats need their roots (file resolved relative to the policy)", () => {
+    const strict = parseAttestPolicy("version: 1\nboundaries:\n  same-org:\n    formats: [aws-iid]\n", "p.yaml");
+    const lax = parseAttestPolicy("version: 1\nboundaries:\n  same-org:\n    formats: [aws-iid]\n    allowNonFresh: true\n", "p.yaml");
+    const at = new Date("2030-01-01T00:00:00Z");
+    const iid = (fresh: boolean): AttestationResult => ({ format: "aws-iid", ok: true, checks: [{ name: "signature", ok: true }], claims: { fresh, "account.id": "1" } });
+    expect(judge(strict, "same-org", iid(false), at).result).toMatchObject({ ok: false, failed: "policy.fresh" });
+    expect(judge(lax, "same-org", iid(false), at).result.ok).toBe(true);
+    // an STS proof is bound to the join nonce: fresh, accepted without allowNonFresh
+    expect(judge(strict, "same-org", iid(true), at).result.ok).toBe(true);
     expect(problems("version: 1\nboundaries:\n  same-org: { formats: [nitro-enclave] }\n").join()).toContain("verifiers.nitro-enclave (trust roots) is not configured");
     expect(problems("version: 1\nverifiers:\n  sev-snp: { roots: missing.pem }\nboundaries: {}\n")[0]).toMatch(/^3:verifiers.sev-snp.roots: missing.pem: ENOENT/);
     const ok = parseAttestPolicy(`version: 1\nverifiers:\n  nitro-enclave: { roots: ${vectorPath("aws-nitro-enclaves/aws_nitro_enclaves_root_g1.pem")} }\nboundaries: {}\n`, "p.yaml");

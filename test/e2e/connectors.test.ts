@@ -59,17 +59,13 @@ function agentDir(endpoint: string): string {
 test("join with an AWS identity bound to the nonce; allow-list and boundary policy enforced; health on /metrics and status.json", async () => {
   const hubDir = tempDir("grey-hub-aws-");
   await initHub(hubDir, ["--org", "acme", "--allow-formats", "aws-iid"]);
-  // The policy parser asks for aws-iid roots and allowNonFresh (written for the bare IID document); here
-  // the connector presents STS bound to the nonce (fresh=true) and the roots only serve IID documents.
-  writeFileSync(join(hubDir, "aws-iid.pem"), vectorText("aws-ec2-iid/aws_ec2_iid_rsa2048_ap-southeast-2.pem"));
+  // The AWS connector configured in hub.json checks aws-iid evidence (no verifier roots needed here), and
+  // the STS proof is bound to the join nonce: no allowNonFresh, so a bare (replayable) IID document is refused.
   writeFileSync(join(hubDir, "attest-policy.yaml"), [
     "version: 1",
-    "verifiers:",
-    "  aws-iid: { roots: aws-iid.pem }",
     "boundaries:",
     "  same-org:",
     "    formats: [aws-iid]",
-    "    allowNonFresh: true",
     "    aws-iid: { claims: { account.id: [\"" + ACCOUNT + "\"] } }",
   ].join("\n"));
   const cfg = JSON.parse(readFileSync(join(hubDir, "hub.json"), "utf8"));
