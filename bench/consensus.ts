@@ -186,7 +186,7 @@ async function scopeLatency(oneWayMs: number, commits = 25): Promise<number[]> {
 }
 
 const f = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "-");
-console.log(`consensus bench: ${seconds}s per system, ${clients} concurrent clients, 64-byte values, fsync on every commit\n`);
+console.log(`consensus bench: ${seconds}s per system, ${clients} concurrent clients, 64-byte values, every commit fsynced before it is acknowledged\n`);
 const greyProc = await greyProcesses();
 const etcd = values["skip-etcd"] ? "skipped" : await etcdLoopback();
 const grey = await greyLoopback();

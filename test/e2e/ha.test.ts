@@ -4,10 +4,14 @@
  * them; every hub serves the member, with fresh heartbeats (gossip). The leader hub is SIGKILLed; another
  * hub takes over and still serves the member and an agreement applied through
  * the old leader; writes sent to a follower are redirected to the leader (307 + Location).
+ * A fourth hub joins the running group (learner, then voter), catches up and serves the
+ * members; the operator CLI removes it again.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { cpSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { EXAMPLE_YAML } from "../../hub/agreements/testdata.ts";
-import { adminCreds, agentBin, api, createToken, initHub, requireBinaries, run, startAgent, startHub, stopAll, tempDir, waitFor, type Creds, type Daemon, type HubRun } from "./harness.ts";
+import { adminCreds, agentBin, api, hubBin, createToken, initHub, requireBinaries, run, startAgent, startHub, stopAll, tempDir, waitFor, type Creds, type Daemon, type HubRun } from "./harness.ts";
 
 type Hub = { dir: string; peerId: string; port: number; daemon?: Daemon & { info: HubRun } };
 type Consensus = { member: number; role: string; leader: { member: number; api?: string } | null; voters: number[]; hubs: { member: number; api: string }[] };
@@ -141,4 +145,16 @@ test("a fourth hub is added to the running group (learner, then voter), catches 
   const j = await run(agentBin, ["join", token, "--data-dir", tempDir("grey-ha-agent-")]);
   expect(j.exitCode).toBe(0);
   for (const h of [...after.live, h4]) await waitFor(`member edge-ha-4 on ${h.dir}`, async () => (await clusterIds(h)).includes("edge-ha-4"), 15_000);
+
+  // the operator CLI, pointed at a follower (it redirects to the leader), removes the hub again
+  const follower = after.live.find((h) => h !== after!.leader)!;
+  const op = tempDir("grey-ha-operator-");
+  cpSync(join(hubs[0]!.dir, "admin"), join(op, "admin"), { recursive: true });
+  writeFileSync(join(op, "run.json"), JSON.stringify({ api: follower.daemon!.info.api }));
+  const rm = await run(hubBin, ["consensus", "remove-peer", h4.peerId, "--data-dir", op]);
+  expect(rm.stderr).toBe("");
+  expect(rm.exitCode).toBe(0);
+  expect((JSON.parse(rm.stdout) as { member: number; voters: number[] }).voters).not.toContain(member);
+  const status = await run(hubBin, ["consensus", "status", "--data-dir", op]);
+  expect((JSON.parse(status.stdout) as { voters: number[]; learners: number[] }).voters).not.toContain(member);
 }, 90_000);

@@ -98,7 +98,7 @@ describe("simulation", () => {
 
   test("catches a leader that counts its own copy before it is durable while its appends go out early", () => {
     let failure: string | undefined;
-    for (let seed = 1; seed <= 60 && !failure; seed++) {
+    for (let seed = 1; seed <= 300 && !failure; seed++) {
       const r = runSimulation({ seed, ops: 300, raftFaults: { selfAckBeforePersist: true } });
       if (!r.ok) failure = `${r.failure?.kind}: ${r.failure?.message}`;
     }

@@ -25,6 +25,16 @@ test("three members elect a leader and apply 200 concurrent proposals in the sam
   expect(l.driver.stats.fsyncs).toBeLessThan(200);
 });
 
+test("a commit costs the leader one fsync (its entries): the Ready that only moves the commit index is not synced", async () => {
+  g = await new TestGroup([1, 2, 3]).start();
+  const l = await g.leader();
+  await l.driver.propose(KvStateMachine.put("warm", "up"));
+  const before = { ...l.driver.stats };
+  for (let i = 0; i < 20; i++) await l.driver.propose(KvStateMachine.put(`k${i}`, "v"));
+  expect(l.driver.stats.fsyncs - before.fsyncs).toBeLessThanOrEqual(21);
+  expect(l.driver.stats.readies - before.readies).toBeGreaterThanOrEqual(40); // entries, then commit, per proposal
+});
+
 test("a follower refuses proposals with the leader hint; reads are linearizable barriers", async () => {
   g = await new TestGroup([1, 2, 3]).start();
   const l = await g.leader();
