@@ -12,7 +12,7 @@
  * versioned key URL (kid), so wraps made before a rotation name the version that opens them.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { contextAad, dataKeyBytes, KmsRefusedError, KmsUnavailableError, type Kms, type KmsComponents, type KmsOptions, type WrappedKey } from "../sdk/kms.ts";
+import { BearerCache, contextAad, dataKeyBytes, kmsFetchJson, kmsRequestTimeoutMsDefault, KmsRefusedError, KmsUnavailableError, type Kms, type KmsComponents, type KmsOptions, type WrappedKey } from "../sdk/kms.ts";
 import { PLUGIN_API_VERSION } from "../sdk/plugin.ts";
 
 export const imdsEndpointDefault = "http://169.254.169.254";
@@ -20,9 +20,7 @@ export const imdsTokenApiVersion = "2018-02-01";
 export const keyVaultApiVersion = "7.4";
 export const vaultResource = "https://vault.azure.net";
 export const wrapAlg = "RSA-OAEP-256";
-export const tokenRefreshMarginMs = 60_000;
-export const requestTimeoutMsDefault = 5_000;
-export const responseBytesMax = 64 * 1024;
+export const requestTimeoutMsDefault = kmsRequestTimeoutMsDefault;
 
 export interface AzureKmsInit {
   /** https://NAME.vault.azure.net */
@@ -44,40 +42,20 @@ export function azureKms(init: AzureKmsInit) {
   const kidRe = new RegExp(`^${keyBase.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/([0-9a-zA-Z]{1,64})$`);
 
   return (components: KmsComponents): Kms => {
-    let token: { value: string; expiresAt: number } | undefined;
-
-    async function send(url: string, req: RequestInit, what: string, options?: KmsOptions): Promise<{ status: number; body: Record<string, unknown> }> {
-      const timeout = AbortSignal.timeout(timeoutMs);
-      let res: Response;
-      try {
-        res = await components.fetch(url, { ...req, signal: options?.signal ? AbortSignal.any([options.signal, timeout]) : timeout });
-      } catch (err) {
-        throw new KmsUnavailableError(NAME, `${what}: ${(err as Error).message}`, { cause: err });
-      }
-      const text = await res.text();
-      if (res.status >= 500 || res.status === 429) throw new KmsUnavailableError(NAME, `${what}: HTTP ${res.status}`);
-      if (text.length > responseBytesMax) throw new KmsRefusedError(NAME, `${what}: response larger than ${responseBytesMax} bytes`);
-      try {
-        return { status: res.status, body: JSON.parse(text) as Record<string, unknown> };
-      } catch {
-        throw new KmsRefusedError(NAME, `${what}: HTTP ${res.status}, not JSON`);
-      }
-    }
-
-    async function bearer(options?: KmsOptions): Promise<string> {
-      if (token && token.expiresAt - tokenRefreshMarginMs > components.clock.now()) return token.value;
+    const send = (url: string, req: RequestInit, what: string, options?: KmsOptions) =>
+      kmsFetchJson(NAME, components.fetch, url, req, what, { timeoutMs, ...(options?.signal ? { signal: options.signal } : {}) });
+    const token = new BearerCache(components.clock, async (signal) => {
       const q = new URLSearchParams({ "api-version": imdsTokenApiVersion, resource: vaultResource });
-      const r = await send(`${imds}/metadata/identity/oauth2/token?${q}`, { headers: { Metadata: "true" } }, "IMDS token", options);
+      const r = await send(`${imds}/metadata/identity/oauth2/token?${q}`, { headers: { Metadata: "true" } }, "IMDS token", signal ? { signal } : undefined);
       const value = r.body.access_token;
       if (r.status !== 200 || typeof value !== "string") throw new KmsRefusedError(NAME, `IMDS token: HTTP ${r.status}: ${String(r.body.error_description ?? r.body.error ?? "")}`);
-      token = { value, expiresAt: components.clock.now() + Number(r.body.expires_in ?? 0) * 1000 };
-      return value;
-    }
+      return { value, expiresInS: Number(r.body.expires_in ?? 0) };
+    });
 
     async function call(url: string, body: unknown, what: string, options?: KmsOptions): Promise<Record<string, unknown>> {
-      const auth = await bearer(options);
+      const auth = await token.get(options?.signal);
       const r = await send(`${url}?api-version=${keyVaultApiVersion}`, { method: "POST", headers: { authorization: `Bearer ${auth}`, "content-type": "application/json" }, body: JSON.stringify(body) }, what, options);
-      if (r.status === 401) token = undefined;
+      if (r.status === 401) token.drop();
       if (r.status !== 200) {
         const e = (r.body.error ?? {}) as { code?: string; message?: string };
         throw new KmsRefusedError(NAME, `${what}: ${e.code ?? `HTTP ${r.status}`}: ${e.message ?? ""}`);
@@ -101,7 +79,7 @@ export function azureKms(init: AzureKmsInit) {
       },
       wrap,
       async unwrap(w, options) {
-        await bearer(options);
+        await token.get(options?.signal);
         if (!kidRe.test(w.keyId)) throw new KmsRefusedError(NAME, `unknown key ${w.keyId} (not a version of ${keyBase})`);
         const r = await call(`${w.keyId}/unwrapkey`, { alg: wrapAlg, value: Buffer.from(w.ciphertext).toString("base64url") }, "unwrapkey", options);
         const out = typeof r.value === "string" ? Buffer.from(r.value, "base64url") : Buffer.alloc(0);

@@ -13,17 +13,15 @@
  * `keyId` of a wrap is the CryptoKeyVersion resource name the service reports.
  */
 import { randomBytes } from "node:crypto";
-import { contextAad, dataKeyBytes, KmsRefusedError, KmsUnavailableError, type Kms, type KmsComponents, type KmsOptions, type WrappedKey } from "../sdk/kms.ts";
+import { BearerCache, contextAad, dataKeyBytes, kmsFetchJson, kmsRequestTimeoutMsDefault, KmsRefusedError, KmsUnavailableError, type Kms, type KmsComponents, type KmsOptions, type WrappedKey } from "../sdk/kms.ts";
 import { PLUGIN_API_VERSION } from "../sdk/plugin.ts";
 
 export const cloudKmsEndpointDefault = "https://cloudkms.googleapis.com";
 export const metadataEndpointDefault = "http://metadata.google.internal";
 export const tokenPath = "/computeMetadata/v1/instance/service-accounts/default/token";
 /** Refresh the OAuth token this long before it expires. */
-export const tokenRefreshMarginMs = 60_000;
-export const requestTimeoutMsDefault = 5_000;
+export const requestTimeoutMsDefault = kmsRequestTimeoutMsDefault;
 /** Response bodies larger than this are refused. */
-export const responseBytesMax = 64 * 1024;
 
 export interface GcpKmsInit {
   /** projects/P/locations/L/keyRings/R/cryptoKeys/K */
@@ -44,41 +42,19 @@ export function gcpKms(init: GcpKmsInit) {
   const versionRe = new RegExp(`^${init.keyName.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/cryptoKeyVersions/\\d+$`);
 
   return (components: KmsComponents): Kms => {
-    let token: { value: string; expiresAt: number } | undefined;
-
-    async function send(url: string, init2: RequestInit, what: string, options?: KmsOptions): Promise<{ status: number; body: Record<string, unknown> }> {
-      const timeout = AbortSignal.timeout(timeoutMs);
-      let res: Response;
-      try {
-        res = await components.fetch(url, { ...init2, signal: options?.signal ? AbortSignal.any([options.signal, timeout]) : timeout });
-      } catch (err) {
-        throw new KmsUnavailableError(NAME, `${what}: ${(err as Error).message}`, { cause: err });
-      }
-      const text = await res.text();
-      if (res.status >= 500 || res.status === 429) throw new KmsUnavailableError(NAME, `${what}: HTTP ${res.status}`);
-      if (text.length > responseBytesMax) throw new KmsRefusedError(NAME, `${what}: response larger than ${responseBytesMax} bytes`);
-      let body: Record<string, unknown>;
-      try {
-        body = JSON.parse(text) as Record<string, unknown>;
-      } catch {
-        throw new KmsRefusedError(NAME, `${what}: HTTP ${res.status}, not JSON`);
-      }
-      return { status: res.status, body };
-    }
-
-    async function bearer(options?: KmsOptions): Promise<string> {
-      if (token && token.expiresAt - tokenRefreshMarginMs > components.clock.now()) return token.value;
-      const r = await send(`${metadata}${tokenPath}`, { headers: { "Metadata-Flavor": "Google" } }, "metadata token", options);
+    const send = (url: string, req: RequestInit, what: string, options?: KmsOptions) =>
+      kmsFetchJson(NAME, components.fetch, url, req, what, { timeoutMs, ...(options?.signal ? { signal: options.signal } : {}) });
+    const token = new BearerCache(components.clock, async (signal) => {
+      const r = await send(`${metadata}${tokenPath}`, { headers: { "Metadata-Flavor": "Google" } }, "metadata token", signal ? { signal } : undefined);
       const value = r.body.access_token;
       if (r.status !== 200 || typeof value !== "string" || r.body.token_type !== "Bearer") throw new KmsRefusedError(NAME, `metadata token: HTTP ${r.status}`);
-      token = { value, expiresAt: components.clock.now() + Number(r.body.expires_in ?? 0) * 1000 };
-      return value;
-    }
+      return { value, expiresInS: Number(r.body.expires_in ?? 0) };
+    });
 
     async function call<T>(path: string, body: unknown, what: string, options?: KmsOptions): Promise<T> {
-      const auth = await bearer(options);
+      const auth = await token.get(options?.signal);
       const r = await send(`${endpoint}/v1/${path}`, { method: "POST", headers: { authorization: `Bearer ${auth}`, "content-type": "application/json" }, body: JSON.stringify(body) }, what, options);
-      if (r.status === 401) token = undefined; // expired or revoked: fetch a new one next time
+      if (r.status === 401) token.drop(); // expired or revoked: fetch a new one next time
       if (r.status !== 200) {
         const e = (r.body.error ?? {}) as { status?: string; message?: string };
         throw new KmsRefusedError(NAME, `${what}: ${e.status ?? `HTTP ${r.status}`}: ${e.message ?? ""}`);
@@ -103,7 +79,7 @@ export function gcpKms(init: GcpKmsInit) {
       },
       wrap,
       async unwrap(w, options) {
-        await bearer(options); // an unreachable service reports itself before the key id is judged
+        await token.get(options?.signal); // an unreachable service reports itself before the key id is judged
         if (!versionRe.test(w.keyId)) throw new KmsRefusedError(NAME, `unknown key ${w.keyId} (not a version of ${init.keyName})`);
         const r = await call<{ plaintext?: string }>(`${init.keyName}:decrypt`, { ciphertext: b64(w.ciphertext), additionalAuthenticatedData: aad(options) }, "decrypt", options);
         if (typeof r.plaintext !== "string") throw new KmsRefusedError(NAME, "decrypt: no plaintext");

@@ -82,3 +82,57 @@ export function contextAad(context: Record<string, string> | undefined): Uint8Ar
   const sorted = Object.fromEntries(Object.entries(context ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   return new TextEncoder().encode(JSON.stringify(sorted));
 }
+
+/** Cloud KMS HTTP calls: deadline per request, largest JSON response accepted, token refresh margin. */
+export const kmsRequestTimeoutMsDefault = 5_000;
+export const kmsResponseBytesMax = 64 * 1024;
+export const kmsTokenRefreshMarginMs = 60_000;
+
+/**
+ * One HTTP exchange with a cloud key service, with the error mapping every
+ * KMS plugin needs: network failure, 5xx and 429 → KmsUnavailableError (retry
+ * later); oversize or non-JSON answers → KmsRefusedError. Other statuses are
+ * returned for the caller to interpret.
+ */
+export async function kmsFetchJson(
+  kms: string,
+  fetchFn: typeof fetch,
+  url: string,
+  req: RequestInit,
+  what: string,
+  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const timeout = AbortSignal.timeout(options.timeoutMs ?? kmsRequestTimeoutMsDefault);
+  let res: Response;
+  try {
+    res = await fetchFn(url, { ...req, signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout });
+  } catch (err) {
+    throw new KmsUnavailableError(kms, `${what}: ${(err as Error).message}`, { cause: err });
+  }
+  const text = await res.text();
+  if (res.status >= 500 || res.status === 429) throw new KmsUnavailableError(kms, `${what}: HTTP ${res.status}`);
+  if (text.length > kmsResponseBytesMax) throw new KmsRefusedError(kms, `${what}: response larger than ${kmsResponseBytesMax} bytes`);
+  try {
+    return { status: res.status, body: JSON.parse(text) as Record<string, unknown> };
+  } catch {
+    throw new KmsRefusedError(kms, `${what}: HTTP ${res.status}, not JSON`);
+  }
+}
+
+/** A cached OAuth bearer token (metadata server / IMDS), refreshed before it expires or after a 401. */
+export class BearerCache {
+  #token: { value: string; expiresAt: number } | undefined;
+  constructor(private readonly clock: { now(): number }, private readonly fetchToken: (signal?: AbortSignal) => Promise<{ value: string; expiresInS: number }>) {}
+
+  async get(signal?: AbortSignal): Promise<string> {
+    if (this.#token && this.#token.expiresAt - kmsTokenRefreshMarginMs > this.clock.now()) return this.#token.value;
+    const t = await this.fetchToken(signal);
+    this.#token = { value: t.value, expiresAt: this.clock.now() + t.expiresInS * 1000 };
+    return t.value;
+  }
+
+  /** Forget the token (the service answered 401). */
+  drop(): void {
+    this.#token = undefined;
+  }
+}
