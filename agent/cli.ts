@@ -3,14 +3,11 @@ import { join as joinPath, resolve } from "node:path";
 import { parseDuration, requireString, runCli, type Command } from "../plugins/host/cli.ts";
 import { parseLogLevel } from "../plugins/host/log.ts";
 import { ConfigError } from "../plugins/sdk/errors.ts";
-import { readAk, readEk } from "../plugins/attestor-tpm/attestor.ts";
-import { loadPluginFiles, pluginLines, pluginsFromConfig } from "../plugins/host/loader.ts";
-import { AGENT_CONFIG_FILE, agentCatalog, loadAgentSettings, useAgentSettings, useExternalPlugins } from "./catalog.ts";
-import { dataDirKmsConfig, kmsFromConfig, kmsOption, migrateKeyFiles, PURPOSE, setConfigKms } from "../plugins/host/keystore.ts";
-import { NODE_KEY_FILE } from "../plugins/mesh-libp2p/node-key.ts";
-import { join } from "./join.ts";
-import { startAgent } from "./runtime.ts";
 import { statusCommand, submitCommand } from "./autonomy/cli.ts";
+
+// Each command imports what it uses when it runs (static specifiers: still bundled, one chunk each
+// with `bun build --compile --splitting`): --version/--help and the light commands never load
+// libp2p, the attestors, the connectors or the KMS clients, and `run` does not load join-only code.
 
 const common = {
   "data-dir": { type: "string" as const, description: "agent data directory (required)" },
@@ -27,6 +24,8 @@ const quiet = { logger: { debug: noop, info: noop, warn: noop, error: noop }, cl
  * --plugin name; a broken one is a one-line error and the command stops.
  */
 async function loadExternal(v: Record<string, unknown>, dir: string | undefined): Promise<void> {
+  const [{ AGENT_CONFIG_FILE, agentCatalog, loadAgentSettings, useAgentSettings, useExternalPlugins }, { loadPluginFiles, pluginsFromConfig }] =
+    await Promise.all([import("./catalog.ts"), import("../plugins/host/loader.ts")]);
   if (dir) useAgentSettings(loadAgentSettings(dir));
   const sources = [...(dir ? pluginsFromConfig(joinPath(dir, AGENT_CONFIG_FILE)) : []), ...((v.plugin as string[] | undefined) ?? []).map((f) => ({ file: resolve(f) }))];
   const loaded = await loadPluginFiles(sources);
@@ -47,6 +46,7 @@ const commands: Record<string, Command> = {
       const token = positionals[0];
       if (!token) throw new ConfigError(["join needs the TOKEN printed by 'grey-hub token create'"]);
       await loadExternal(v, resolve(requireString(v, "data-dir")));
+      const { join } = await import("./join.ts");
       const m = await join({
         dataDir: resolve(requireString(v, "data-dir")), token,
         ...(v.format ? { format: v.format as string } : {}),
@@ -69,6 +69,7 @@ const commands: Record<string, Command> = {
     },
     async run(v) {
       await loadExternal(v, resolve(requireString(v, "data-dir")));
+      const { startAgent } = await import("./runtime.ts");
       const agent = await startAgent({
         dataDir: resolve(requireString(v, "data-dir")),
         ...(v.listen ? { listen: v.listen as string[] } : {}),
@@ -94,6 +95,7 @@ const commands: Record<string, Command> = {
       json: { type: "boolean", description: "print {name, pem} as JSON" },
     },
     async run(v) {
+      const { readAk } = await import("../plugins/attestor-tpm/attestor.ts");
       const ak = await readAk((v.tpm as string) ?? "/dev/tpmrm0", {}, { signal: AbortSignal.timeout(30_000) });
       console.log(v.json ? JSON.stringify(ak) : `AK name ${ak.name}\n${ak.pem.trim()}`);
     },
@@ -104,6 +106,8 @@ const commands: Record<string, Command> = {
     options: { "data-dir": common["data-dir"], kms: { type: "string", description: "KMS: JSON {\"provider\":\"aws|gcp|azure|hsm|tpm\",...} or a file (default: agent.json kms)" } },
     async run(v) {
       const dir = resolve(requireString(v, "data-dir"));
+      const [{ dataDirKmsConfig, kmsFromConfig, kmsOption, migrateKeyFiles, PURPOSE, setConfigKms }, { NODE_KEY_FILE }, { AGENT_CONFIG_FILE }] =
+        await Promise.all([import("../plugins/host/keystore.ts"), import("../plugins/mesh-libp2p/node-key.ts"), import("./catalog.ts")]);
       const have = dataDirKmsConfig(dir);
       const cfg = v.kms ? kmsOption(v.kms as string) : have;
       if (have && cfg && JSON.stringify(have) !== JSON.stringify(cfg)) throw new ConfigError([`--kms: agent.json already names another KMS (${have.provider}); re-wrapping under a new KMS is not supported`]);
@@ -122,6 +126,7 @@ const commands: Record<string, Command> = {
       json: { type: "boolean", description: "print {name, pem, certificate} as JSON" },
     },
     async run(v) {
+      const { readEk } = await import("../plugins/attestor-tpm/attestor.ts");
       const ek = await readEk((v.tpm as string) ?? "/dev/tpmrm0", {}, { signal: AbortSignal.timeout(30_000) });
       console.log(v.json ? JSON.stringify(ek) : `EK name ${ek.name}${ek.certificate ? " (EK certificate in NV)" : ""}\n${ek.pem.trim()}`);
     },
@@ -136,6 +141,7 @@ const commands: Record<string, Command> = {
     },
     async run(v) {
       await loadExternal(v, v["data-dir"] ? resolve(v["data-dir"] as string) : undefined);
+      const [{ pluginLines }, { agentCatalog }] = await Promise.all([import("../plugins/host/loader.ts"), import("./catalog.ts")]);
       for (const line of await pluginLines(agentCatalog(quiet), { health: v.health === true })) console.log(line);
     },
   },

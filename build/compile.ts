@@ -83,7 +83,7 @@ async function compile(p: Program, arch: Arch, version: string, commit: string):
   const runtime = await runtimeFor(arch);
   const bunBin = process.execPath;
   const args = [
-    "build", "--compile", "--minify", "--bytecode", "--format=esm",
+    "build", "--compile", "--splitting", "--minify", "--bytecode", "--format=esm",
     `--target=bun-linux-${arch}`,
     `--compile-executable-path=${runtime}`,
     "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",

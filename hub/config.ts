@@ -56,6 +56,24 @@ const HubFile = z.object({
     rotateEveryMs: z.number().int().min(1000).optional(),
     /** This hub joins a running group (`grey-hub consensus add-peer` on it): it starts empty, never as a founder. */
     join: z.boolean().default(false),
+    /**
+     * Which groups this hub runs (ARCHITECTURE.md, "Consensus and the federation log"):
+     * "flat" — one federation log of `peers` (full mesh / hub-and-spoke);
+     * "region" — one log for this hub's `region` (its `peers` are the region's other hubs);
+     * "global" — the region log, plus the global log whose voters are the region leaders.
+     */
+    level: z.enum(["flat", "region", "global"]).default("flat"),
+    /** This hub's region (levels region and global): its group is "region:REGION". */
+    region: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/).optional(),
+    /** Level global: the global group. */
+    global: z.strictObject({
+      /** Every other hub that may sit in or observe the global group (MULTIADDR/p2p/PEER_ID). */
+      peers: z.array(z.string().min(1).max(512)).max(63).default([]),
+      /** Founding voters, one hub per region, the same list on every hub (peer ids or multiaddrs). */
+      founders: z.array(z.string().min(1).max(512)).min(1).max(15),
+      /** Hubs that hold no seat follow the global log as learners, so they serve its state (agreements). Default true. */
+      observers: z.boolean().default(true),
+    }).optional(),
   }).optional(),
   /** Cloud/on-prem connectors: allow-lists and endpoints (plugins/connector-config/config.ts). */
   connectors: ConnectorsShape,
@@ -80,6 +98,7 @@ export function loadHubConfig(dataDir: string, overrides: Partial<z.input<typeof
   // Every problem of the file at once (schema, then the files connectors name), with its line.
   const parsed = parseConfigText(readFileSync(path, "utf8"), HUB_CONFIG_FILE, HubFile, configProblemLines);
   const resolvedConnectors = resolveConnectors(parsed.data.connectors, dataDir, parsed.problem);
+  if (parsed.data.consensus) checkConsensusLevel(parsed.data.consensus, parsed.problem);
   parsed.finish();
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const r = HubFile.safeParse({ ...parsed.data, ...defined });
@@ -87,10 +106,18 @@ export function loadHubConfig(dataDir: string, overrides: Partial<z.input<typeof
   return { ...r.data, dataDir, resolvedConnectors };
 }
 
+/** What the consensus level needs besides the schema (every problem reported with the others). */
+export function checkConsensusLevel(c: NonNullable<z.infer<typeof HubFile>["consensus"]>, problem: (path: (string | number)[], message: string) => void): void {
+  if (c.level !== "flat" && !c.region) problem(["consensus", "region"], `required with level "${c.level}"`);
+  if (c.level === "global" && !c.global) problem(["consensus", "global"], 'required with level "global" (founders: one hub per region)');
+  if (c.level !== "global" && c.global) problem(["consensus", "global"], `only with level "global" (level is "${c.level}")`);
+  if (c.level === "flat" && c.region) problem(["consensus", "region"], 'only with level "region" or "global"');
+}
+
 /** `--raft-peer` flags replace hub.json's consensus.peers (keeping its timing). */
 export function withRaftPeers(cfg: HubConfig, peers: string[] | undefined): HubConfig {
   if (!peers?.length) return cfg;
-  return { ...cfg, consensus: { tickMs: 100, electionTicks: 10, join: false, ...cfg.consensus, peers } };
+  return { ...cfg, consensus: { tickMs: 100, electionTicks: 10, join: false, level: "flat", ...cfg.consensus, peers } };
 }
 
 /** "HOST:PORT" → parts; IPv6 as "[::1]:8443". */

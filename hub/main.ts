@@ -1,29 +1,25 @@
 /** grey-hub: federation CA, registry, attestation verifier and mTLS API. */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { generateKey } from "@libp2p/pnet";
 import { parseLogLevel } from "../plugins/host/log.ts";
 import { writeSecretFile } from "../plugins/sdk/fs.ts";
 import { parseDuration, requireString, runCli, type Command } from "../plugins/host/cli.ts";
-import { loadOrCreateNodeKey, NODE_KEY_FILE, peerIdOf } from "../plugins/mesh-libp2p/node-key.ts";
-import { dataDirKmsConfig, kmsFromConfig, kmsOption, migrateKeyFiles, PURPOSE, rotateKeyFiles, setConfigKms } from "../plugins/host/keystore.ts";
 import { caPaths } from "./ca/layout.ts";
 import { ConfigError } from "../plugins/sdk/errors.ts";
 import { tokenTtlMsDefault } from "../plugins/sdk/limits.ts";
-import { encodeJoinToken } from "../plugins/sdk/token.ts";
-import { IdSchema } from "../plugins/sdk/wire.ts";
-import { loadCa } from "./ca/ca.ts";
 import { agreementCommands } from "./cli/agreement.ts";
 import { consensusCommands } from "./fedlog/cli.ts";
-import { initFederation, initFederationFrom } from "./ca/init.ts";
-import { hubCatalog, useConnectors, useExternalPlugins } from "./catalog.ts";
-import { loadPluginFiles, pluginLines, pluginsFromConfig } from "../plugins/host/loader.ts";
 import { attestVerifyCommand } from "./cli/attest-verify.ts";
 import { taskGetCommand, taskSubmitCommand } from "./tasks/cli.ts";
-import { HUB_CONFIG_FILE, loadHubConfig, withRaftPeers, writeHubConfig } from "./config.ts";
-import { openRegistry } from "./registry/index.ts";
-import { AUDIT_DB, REGISTRY_FILE, RUN_FILE, startHub } from "./runtime.ts";
-import { AuditLog, verifyAuditLog } from "./audit/index.ts";
+
+// Commands import what they use when they run (static specifiers: still bundled, in chunks of their
+// own with `bun build --compile --splitting`): --version/--help and the light commands never load
+// libp2p, the CA, the registry or the KMS clients. Keep heavy modules out of the static imports.
+const nodeKey = () => import("../plugins/mesh-libp2p/node-key.ts");
+const keystore = () => import("../plugins/host/keystore.ts");
+const config = () => import("./config.ts");
+const runtime = () => import("./runtime.ts");
+const audit = () => import("./audit/index.ts");
 
 const dataDirOpt = { "data-dir": { type: "string" as const, description: "hub data directory (required)" } };
 const pluginOpt = { plugin: { type: "string" as const, multiple: true, description: "external plugin file built with bun build --target=bun (repeatable; also hub.json \"plugins\")" } };
@@ -32,6 +28,8 @@ const quiet = { logger: { debug: noop, info: noop, warn: noop, error: noop }, cl
 
 /** External plugins from hub.json and --plugin; a broken one is a one-line error and the hub does not start. */
 async function loadExternal(v: Record<string, unknown>, dir: string | undefined) {
+  const [{ HUB_CONFIG_FILE }, { loadPluginFiles, pluginsFromConfig }, { hubCatalog, useExternalPlugins }] =
+    await Promise.all([config(), import("../plugins/host/loader.ts"), import("./catalog.ts")]);
   const sources = [...(dir ? pluginsFromConfig(join(dir, HUB_CONFIG_FILE)) : []), ...((v.plugin as string[] | undefined) ?? []).map((f) => ({ file: resolve(f) }))];
   const loaded = await loadPluginFiles(sources);
   hubCatalog(quiet, {}, loaded); // create + validate now, before anything listens
@@ -43,7 +41,8 @@ function dataDir(values: Record<string, unknown>): string {
   return resolve(requireString(values, "data-dir"));
 }
 
-function checkId(flag: string, value: string): string {
+async function checkId(flag: string, value: string): Promise<string> {
+  const { IdSchema } = await import("../plugins/sdk/wire.ts");
   if (!IdSchema.safeParse(value).success) throw new ConfigError([`--${flag}: "${value}" must be lowercase letters, digits and '-' (max 63)`]);
   return value;
 }
@@ -62,8 +61,10 @@ const commands: Record<string, Command> = {
     },
     async run(v) {
       const dir = dataDir(v);
-      const org = checkId("org", (v.org as string) ?? "grey");
-      const name = checkId("name", (v.name as string) ?? "hub-1");
+      const org = await checkId("org", (v.org as string) ?? "grey");
+      const name = await checkId("name", (v.name as string) ?? "hub-1");
+      const [{ kmsFromConfig, kmsOption }, { loadOrCreateNodeKey, peerIdOf }, { initFederation, initFederationFrom }, { loadCa }, { writeHubConfig }] =
+        await Promise.all([keystore(), nodeKey(), import("./ca/init.ts"), import("./ca/ca.ts"), config()]);
       const kmsCfg = v.kms ? kmsOption(v.kms as string) : undefined;
       const kms = kmsCfg ? { kms: kmsFromConfig(kmsCfg) } : {};
       mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -102,6 +103,7 @@ const commands: Record<string, Command> = {
     async run(v) {
       const dir = dataDir(v);
       await loadExternal(v, dir);
+      const [{ loadHubConfig, withRaftPeers }, { startHub }] = await Promise.all([config(), runtime()]);
       const cfg = loadHubConfig(dir, {
         listen: v.listen as string[] | undefined,
         api: v.api as string | undefined,
@@ -141,9 +143,12 @@ const commands: Record<string, Command> = {
       const problems: string[] = [];
       for (const f of ["cluster", "org", "region"]) if (typeof v[f] !== "string") problems.push(`--${f} is required`);
       if (problems.length) throw new ConfigError(problems);
-      const cluster = checkId("cluster", v.cluster as string);
-      const org = checkId("org", v.org as string);
-      const region = checkId("region", v.region as string);
+      const cluster = await checkId("cluster", v.cluster as string);
+      const org = await checkId("org", v.org as string);
+      const region = await checkId("region", v.region as string);
+      const [{ loadCa }, { loadOrCreateNodeKey, peerIdOf }, { RUN_FILE, REGISTRY_FILE }, { openRegistry }, { loadHubConfig }, { encodeJoinToken }] = await Promise.all([
+        import("./ca/ca.ts"), nodeKey(), runtime(), import("./registry/index.ts"), config(), import("../plugins/sdk/token.ts"),
+      ]);
       const ttlMs = v.ttl ? parseDuration(v.ttl as string, "ttl") : tokenTtlMsDefault;
       const ca = await loadCa(dir);
       const hubPeerId = peerIdOf(await loadOrCreateNodeKey(dir));
@@ -169,6 +174,7 @@ const commands: Record<string, Command> = {
     async run(v) {
       const out = resolve(requireString(v, "out"));
       if (existsSync(out)) throw new ConfigError([`--out: ${out} exists; refusing to overwrite a key`]);
+      const { generateKey } = await import("@libp2p/pnet");
       const key = new Uint8Array(95);
       generateKey(key);
       writeSecretFile(out, key);
@@ -183,6 +189,7 @@ const commands: Record<string, Command> = {
     options: { ...dataDirOpt },
     async run(v) {
       const dir = dataDir(v);
+      const [{ AUDIT_DB }, { verifyAuditLog }, { loadOrCreateNodeKey }] = await Promise.all([runtime(), audit(), nodeKey()]);
       const path = join(dir, AUDIT_DB);
       if (!existsSync(path)) throw new ConfigError([`${path} not found: the hub has not run yet`]);
       const key = await loadOrCreateNodeKey(dir);
@@ -200,6 +207,7 @@ const commands: Record<string, Command> = {
     options: { ...dataDirOpt },
     async run(v) {
       const dir = dataDir(v);
+      const [{ AUDIT_DB }, { AuditLog }, { loadOrCreateNodeKey }] = await Promise.all([runtime(), audit(), nodeKey()]);
       const key = await loadOrCreateNodeKey(dir);
       const log = AuditLog.open(join(dir, AUDIT_DB), { signingKey: key.raw.subarray(0, 32), clock: { now: Date.now } });
       try {
@@ -215,6 +223,8 @@ const commands: Record<string, Command> = {
     options: { ...dataDirOpt, kms: { type: "string", description: "KMS to use (default: hub.json kms)" } },
     async run(v) {
       const dir = dataDir(v);
+      const [{ HUB_CONFIG_FILE, loadHubConfig }, { dataDirKmsConfig, kmsFromConfig, kmsOption, migrateKeyFiles, PURPOSE, setConfigKms }, { NODE_KEY_FILE }] =
+        await Promise.all([config(), keystore(), nodeKey()]);
       loadHubConfig(dir); // a valid hub data dir
       const have = dataDirKmsConfig(dir);
       const cfg = v.kms ? kmsOption(v.kms as string) : have;
@@ -231,6 +241,8 @@ const commands: Record<string, Command> = {
     options: { ...dataDirOpt },
     async run(v) {
       const dir = dataDir(v);
+      const [{ HUB_CONFIG_FILE, loadHubConfig }, { dataDirKmsConfig, kmsFromConfig, PURPOSE, rotateKeyFiles }, { loadOrCreateNodeKey, NODE_KEY_FILE }, { AUDIT_DB }, { AuditLog }] =
+        await Promise.all([config(), keystore(), nodeKey(), runtime(), audit()]);
       loadHubConfig(dir); // a valid hub data dir
       const cfg = dataDirKmsConfig(dir);
       if (!cfg) throw new ConfigError([`${join(dir, HUB_CONFIG_FILE)} has no "kms": seal the keys first ('kms migrate --kms ...')`]);
@@ -262,6 +274,8 @@ const commands: Record<string, Command> = {
     },
     async run(v) {
       await loadExternal(v, v["data-dir"] ? dataDir(v) : undefined);
+      const [{ HUB_CONFIG_FILE, loadHubConfig }, { pluginLines }, { hubCatalog, useConnectors }] =
+        await Promise.all([config(), import("../plugins/host/loader.ts"), import("./catalog.ts")]);
       if (v["data-dir"] && existsSync(join(dataDir(v), HUB_CONFIG_FILE))) useConnectors(loadHubConfig(dataDir(v)).resolvedConnectors);
       for (const line of await pluginLines(hubCatalog(quiet), { health: v.health === true })) console.log(line);
     },

@@ -130,16 +130,31 @@ export class AgentStore {
     return { accepted, refused };
   }
 
-  /** Claim up to `n` queued subtasks (oldest first) and mark them running. */
+  /**
+   * Run `fn` in a transaction committed without waiting for the disk
+   * (synchronous=NORMAL; WAL keeps order, so the next FULL commit makes it
+   * durable too). Only for changes whose loss in a crash is harmless: a claim
+   * (what was running is requeued anyway) or an ack (the hub skips a resend).
+   */
+  private relaxed<T>(fn: () => T): T {
+    this.db.exec("PRAGMA synchronous = NORMAL");
+    try {
+      return this.db.transaction(fn).immediate();
+    } finally {
+      this.db.exec("PRAGMA synchronous = FULL");
+    }
+  }
+
+  /** Claim up to `n` queued subtasks (oldest first) and mark them running (not waiting for the disk: see relaxed). */
   claim(n: number): { spec: SubtaskSpec; origin: SubtaskOrigin }[] {
-    return this.db.transaction(() => {
+    return this.relaxed(() => {
       const rows = this.db.query<{ id: string; spec: Uint8Array; origin: string }, [number]>(
         "SELECT id, spec, origin FROM subtasks WHERE state = 'queued' ORDER BY received_at, id LIMIT ?",
       ).all(n);
       const now = this.clock.now();
       for (const r of rows) this.db.query("UPDATE subtasks SET state = 'running', started_at = ? WHERE id = ?").run(now, r.id);
       return rows.map((r) => ({ spec: decodeCbor(r.spec, 1 << 20) as SubtaskSpec, origin: r.origin as SubtaskOrigin }));
-    }).immediate();
+    });
   }
 
   /** After a restart: what was running did not finish (its result was never committed): run it again. */
@@ -149,9 +164,16 @@ export class AgentStore {
 
   /** Finish a subtask: its state and every record it produced commit together (or not at all). */
   complete(subtaskId: string, result: SubtaskResult, records: OutboxRecord[]): void {
+    this.completeMany([{ subtaskId, result, records }]);
+  }
+
+  /** Finish several subtasks in one transaction (group commit: one fsync); all or none. */
+  completeMany(items: { subtaskId: string; result: SubtaskResult; records: OutboxRecord[] }[]): void {
     this.db.transaction(() => {
-      this.db.query("UPDATE subtasks SET state = 'done', finished_at = ?, result = ? WHERE id = ?").run(this.clock.now(), encodeCbor(result), subtaskId);
-      for (const r of records) this.appendLocked(r);
+      for (const { subtaskId, result, records } of items) {
+        this.db.query("UPDATE subtasks SET state = 'done', finished_at = ?, result = ? WHERE id = ?").run(this.clock.now(), encodeCbor(result), subtaskId);
+        for (const r of records) this.appendLocked(r);
+      }
     }).immediate();
   }
 
@@ -200,13 +222,13 @@ export class AgentStore {
     return Number(this.meta("ackedSeq") ?? 0);
   }
 
-  /** The hub holds everything up to `highWater`: forget it here. */
+  /** The hub holds everything up to `highWater`: forget it here (not waiting for the disk: a lost ack only means a resend the hub skips). */
   ack(highWater: number): void {
-    this.db.transaction(() => {
+    this.relaxed(() => {
       if (highWater <= this.ackedSeq()) return;
       this.setMeta("ackedSeq", String(highWater));
       this.db.query("DELETE FROM outbox WHERE seq <= ?").run(highWater);
-    }).immediate();
+    });
   }
 
   addLocalTask(id: string, spec: string, sig: Uint8Array): boolean {

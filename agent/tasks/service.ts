@@ -12,7 +12,7 @@
  */
 import { peerIdFromString } from "@libp2p/peer-id";
 import { request, serve } from "../../plugins/mesh-libp2p/rpc.ts";
-import { federationVerifier, secureInitiator, secureResponder } from "../../plugins/session/secure.ts";
+import { federationVerifier, secureInitiator, secureResponder, SessionCache } from "../../plugins/session/secure.ts";
 import { UnauthorizedError } from "../../plugins/sdk/errors.ts";
 import { inboundStreamsPerProtocolMax } from "../../plugins/sdk/limits.ts";
 import { pqPolicyDefault, ZERO_DIGEST, type LocalParty, type PqPolicy, type SessionHello } from "../../plugins/sdk/session.ts";
@@ -28,6 +28,12 @@ export const workerConcurrencyDefault = 2;
 export const workerPollMs = 200;
 /** Outbox pushes per stream (each one sealed frame); then a new stream. */
 export const pushesPerStreamMax = 16;
+/**
+ * Finished subtasks committed in one transaction (group commit: one fsync for
+ * all that finished while the previous commit was on disk). Also the most
+ * that may wait for a commit: the worker claims no more until they drain.
+ */
+export const completionsPerCommitMax = 64;
 /** A "wait" assignment must finish within the stream's exchange bound. */
 export const waitModeTimeoutMs = 9_000;
 
@@ -54,6 +60,9 @@ export function tasksAgentService(init: { concurrency?: number; pq?: PqPolicy } 
         return { idKey: ctx.identity.publicKey, sign: ctx.identity.sign, cert: ctx.certDer(), attestation: known ? new Uint8Array(Buffer.from(known, "hex")) : ZERO_DIGEST };
       };
       const sessionOpts = { clock, pq: init.pq ?? pqPolicyDefault, onReject: (reason: string) => logger.warn("session frame refused", { reason }) };
+      // One full handshake per peer and direction; later streams resume it (plugins/session/secure.ts).
+      const taskSessions = new SessionCache(clock);
+      const outboxSessions = new SessionCache(clock);
       /** The hub tells us our attestation digest as it recorded it (its `seen`): keep it for agent-to-agent sessions. */
       const learn = (hello: SessionHello) => {
         if (!hello.seen.every((b) => b === 0)) s.setMeta("attestation", hex(hello.seen));
@@ -68,7 +77,35 @@ export function tasksAgentService(init: { concurrency?: number; pq?: PqPolicy } 
       let pushSoon: () => void = () => {};
       const waiters = new Map<string, (r: SubtaskResult) => void>();
 
-      const execute = async (spec: SubtaskSpec, origin: SubtaskOrigin) => {
+      // Group commit: results wait here (not yet durable, not yet visible) until the next transaction.
+      type Completion = { subtaskId: string; result: SubtaskResult; records: OutboxRecord[]; done: (err?: Error) => void };
+      const commitQueue: Completion[] = [];
+      let commitScheduled = false;
+      const flushCommits = () => {
+        commitScheduled = false;
+        while (commitQueue.length) {
+          const batch = commitQueue.splice(0, completionsPerCommitMax);
+          let err: Error | undefined;
+          try {
+            s.completeMany(batch);
+          } catch (e) {
+            err = e as Error;
+          }
+          for (const c of batch) c.done(err);
+        }
+      };
+      /** Resolves once the result and its records are on disk. */
+      const commit = (c: Omit<Completion, "done">) => new Promise<void>((resolve, reject) => {
+        commitQueue.push({ ...c, done: (err) => (err ? reject(err) : resolve()) });
+        if (!commitScheduled) {
+          commitScheduled = true;
+          // After pending I/O callbacks: results that arrived meanwhile join this commit.
+          setImmediate(flushCommits);
+        }
+      });
+
+      /** `executed` is called once the executor is done (the slot is free again before the commit). */
+      const execute = async (spec: SubtaskSpec, origin: SubtaskOrigin, executed: () => void = () => {}) => {
         const startedAt = clock.now();
         let r;
         try {
@@ -76,6 +113,7 @@ export function tasksAgentService(init: { concurrency?: number; pq?: PqPolicy } 
         } catch (err) {
           r = { ok: false as const, reason: "aborted" as const, detail: (err as Error).message };
         }
+        executed();
         if (stopping.signal.aborted) return; // not committed: re-run after restart
         const finishedAt = clock.now();
         const usage: { cpuMs: number; wallMs: number; maxRssBytes?: number } = r.usage ?? { cpuMs: 0, wallMs: finishedAt - startedAt };
@@ -94,7 +132,7 @@ export function tasksAgentService(init: { concurrency?: number; pq?: PqPolicy } 
           { kind: "audit", body: { event: "subtask-executed", subject: spec.id, details: { origin, ok: r.ok, attempt: spec.attempt } } },
         ];
         if (origin === "hub") records.unshift({ kind: "result", body: result });
-        s.complete(spec.id, result, records);
+        await commit({ subtaskId: spec.id, result, records });
         waiters.get(spec.id)?.(result);
         if (origin === "hub") pushSoon();
         wake();
@@ -102,14 +140,24 @@ export function tasksAgentService(init: { concurrency?: number; pq?: PqPolicy } 
 
       const concurrency = init.concurrency ?? workerConcurrencyDefault;
       let running = 0;
+      let uncommitted = 0;
       const pump = () => {
         if (stopping.signal.aborted) return;
-        const free = concurrency - running;
+        const free = Math.min(concurrency - running, completionsPerCommitMax - uncommitted);
         if (free <= 0) return;
         for (const { spec, origin } of s.claim(free)) {
           running++;
-          void execute(spec, origin).catch((err) => logger.error("subtask failed to run", { id: spec.id, error: (err as Error).message })).finally(() => {
+          uncommitted++;
+          let slot = true;
+          const release = () => {
+            if (!slot) return;
+            slot = false;
             running--;
+            pump();
+          };
+          void execute(spec, origin, release).catch((err) => logger.error("subtask failed to run", { id: spec.id, error: (err as Error).message })).finally(() => {
+            uncommitted--;
+            release();
             pump();
           });
         }
@@ -118,7 +166,7 @@ export function tasksAgentService(init: { concurrency?: number; pq?: PqPolicy } 
 
       await node.handle(PROTOCOL_TASK, serve(PROTOCOL_TASK, async (ch, conn) => {
         const peer = conn.remotePeer.toString();
-        const sc = await secureResponder(ch, local(), verifierFor(peer), sessionOpts);
+        const sc = await secureResponder(ch, local(), verifierFor(peer), { ...sessionOpts, resume: { cache: taskSessions, peer } });
         const msg = await sc.receive(AssignMsg);
         const origin: SubtaskOrigin = sc.remote.role === "hub" ? "hub" : `peer:${peer}`;
         const r = s.enqueue(msg.subtasks, origin);
@@ -160,7 +208,7 @@ export function tasksAgentService(init: { concurrency?: number; pq?: PqPolicy } 
         const hub = await ctx.connectHub(stopping.signal);
         const membership = ctx.membership();
         await request(node, hub, PROTOCOL_OUTBOX, async (ch) => {
-          const sc = await secureInitiator(ch, local(), verifierFor(membership.hubPeerId), sessionOpts);
+          const sc = await secureInitiator(ch, local(), verifierFor(membership.hubPeerId), { ...sessionOpts, resume: { cache: outboxSessions, peer: membership.hubPeerId } });
           if (sc.remote.role !== "hub") throw new UnauthorizedError("outbox peer is not a hub");
           learn(sc.session.remote);
           for (let i = 0; i < pushesPerStreamMax; i++) {

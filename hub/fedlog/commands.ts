@@ -42,7 +42,18 @@ export const HubAnnounced = z.object({ type: z.literal("hub-announced"), member:
 export const HubAdded = z.object({ type: z.literal("hub-added"), member: z.number().int().positive(), peerId, multiaddrs: z.array(z.string().max(256)).max(multiaddrsPerPeerMax), at: ms });
 /** A hub left the consensus group (after its removal was applied). */
 export const HubRemoved = z.object({ type: z.literal("hub-removed"), member: z.number().int().positive(), at: ms });
-export const FedlogCommand = z.discriminatedUnion("type", [MemberJoined, MemberRenewed, MemberRevoked, AgreementApplied, TaskAssigned, HubAnnounced, HubAdded, HubRemoved]);
+const HubAddress = z.object({ member: z.number().int().positive(), peerId, multiaddrs: z.array(z.string().max(256)).max(multiaddrsPerPeerMax) });
+/**
+ * Hierarchy (global log only): the leader of a child group (`child`, e.g.
+ * "region:eu") claims the parent seat at its term in that group; the parent
+ * leader then moves the seat (plugins/consensus-raft/driver/seats.ts). `hubs`
+ * are every hub of the child, with addresses (observers of the parent log).
+ */
+export const SeatClaimed = z.object({
+  type: z.literal("seat-claimed"), child: z.string().regex(/^[a-z0-9][a-z0-9:/-]{0,62}$/), member: z.number().int().positive(),
+  childTerm: z.number().int().min(0), hubs: z.array(HubAddress).min(1).max(16), at: ms,
+});
+export const FedlogCommand = z.discriminatedUnion("type", [MemberJoined, MemberRenewed, MemberRevoked, AgreementApplied, TaskAssigned, HubAnnounced, HubAdded, HubRemoved, SeatClaimed]);
 export type FedlogCommand = z.infer<typeof FedlogCommand>;
 
 export function encodeCommand(cmd: FedlogCommand): Uint8Array {

@@ -14,13 +14,54 @@ import { NotLeaderError } from "../../plugins/consensus-raft/core/index.ts";
 import { RaftDriver, isRetryable } from "../../plugins/consensus-raft/driver/driver.ts";
 import { Libp2pTransport, type Libp2pLike, type RaftPeer } from "../../plugins/consensus-raft/driver/libp2p-transport.ts";
 import { nodeIdOfPeer } from "../../plugins/consensus-raft/driver/node-id.ts";
+import { UnknownGroupError } from "../../plugins/consensus-raft/driver/errors.ts";
+import { DEFAULT_RAFT_GROUP, RaftGroupId } from "../../plugins/consensus-raft/driver/wire.ts";
 import type { Registry } from "../registry/index.ts";
 import { encodeCommand, fedlogCommandBytesMax, type FedlogCommand } from "./commands.ts";
 import { PROTOCOL_FEDLOG, fedlogRetryMs, fedlogWriteTimeoutMs, peerCatchUpTimeoutMs } from "./constants.ts";
 import { FedlogStateMachine, type ApplyResult, type FedlogAppliers } from "./state-machine.ts";
 
 const bytes = z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= fedlogCommandBytesMax);
-const ForwardRequest = z.object({ v: z.literal(1), type: z.literal("fedlog-propose"), command: bytes });
+/** `group` names the Raft group the command is for (absent: the default group, as flat hubs send it). */
+const ForwardRequest = z.object({ v: z.literal(1), type: z.literal("fedlog-propose"), group: RaftGroupId.optional(), command: bytes });
+type ForwardHandler = (ch: Channel, conn: Connection, command: Uint8Array) => Promise<void>;
+
+/** One /grey/fedlog/1.0.0 handler per libp2p node, dispatching to the group a request names. */
+class ForwardEndpoint {
+  readonly groups = new Map<string, ForwardHandler>();
+  handling: Promise<void> | undefined;
+  readonly stats = { unknownGroup: 0 };
+  constructor(private readonly node: Libp2pLike) {}
+
+  async register(group: string, h: ForwardHandler): Promise<void> {
+    if (this.groups.has(group)) throw new MalformedInputError(`fedlog group ${group} is already running on this node`);
+    this.groups.set(group, h);
+    this.handling ??= this.node.handle(PROTOCOL_FEDLOG, serve(PROTOCOL_FEDLOG, async (ch, conn) => {
+      const req = await ch.receive(ForwardRequest);
+      const group = req.group ?? DEFAULT_RAFT_GROUP;
+      const handler = this.groups.get(group);
+      if (!handler) {
+        this.stats.unknownGroup++;
+        throw new UnknownGroupError(group);
+      }
+      await handler(ch, conn, req.command);
+    }) as never, { maxInboundStreams: 64 });
+    await this.handling;
+  }
+
+  async unregister(group: string): Promise<void> {
+    if (!this.groups.delete(group) || this.groups.size > 0) return;
+    this.handling = undefined;
+    await this.node.unhandle(PROTOCOL_FEDLOG).catch(() => {});
+  }
+}
+const forwardEndpoints = new WeakMap<object, ForwardEndpoint>();
+/** The node's fedlog forward endpoint (its stats count requests for unknown groups). */
+export function forwardEndpoint(node: Libp2pLike): ForwardEndpoint {
+  let e = forwardEndpoints.get(node);
+  if (!e) forwardEndpoints.set(node, (e = new ForwardEndpoint(node)));
+  return e;
+}
 const ForwardResult = z.object({
   v: z.literal(1), type: z.literal("fedlog-result"), index: z.number().int().positive(),
   ok: z.boolean(), code: z.string().max(64).optional(), message: z.string().max(1024).optional(),
@@ -43,6 +84,15 @@ export interface FederationLogInit {
   electionTicks: number;
   /** This hub joins a running group (added with `grey-hub consensus add-peer`): it starts empty, never as a founder. */
   join?: boolean;
+  /** The Raft group (default: the flat federation log's). */
+  group?: string;
+  /**
+   * The founding voters (multiaddrs or peer ids), the same list on every hub;
+   * a hub not in it starts empty and waits to be added. Default: this hub and `peers`.
+   */
+  founders?: readonly string[];
+  /** Does this log own cluster membership (FedlogStateMachineOptions.members)? Default true. */
+  members?: boolean;
 }
 
 export function parseRaftPeers(peers: readonly string[]): Map<number, RaftPeer> {
@@ -77,16 +127,21 @@ export class FederationLog {
   readonly transport: Libp2pTransport;
   readonly peers: Map<number, RaftPeer>;
   readonly self: number;
+  readonly group: string;
 
   constructor(private readonly init: FederationLogInit, private readonly deps: { node: Libp2pLike & { handle: Function }; registry: Registry; logger: Logger; appliers?: FedlogAppliers }) {
     this.self = nodeIdOfPeer(init.selfPeerId);
-    this.peers = parseRaftPeers(init.peers.filter((p) => !p.endsWith(init.selfPeerId)));
+    this.group = init.group ?? DEFAULT_RAFT_GROUP;
+    const notSelf = (p: string) => !p.endsWith(init.selfPeerId);
+    this.peers = parseRaftPeers([...init.peers, ...(init.founders ?? [])].filter(notSelf));
     if (this.peers.has(this.self)) throw new MalformedInputError("consensus.peers: two hubs map to the same raft id");
-    this.sm = new FedlogStateMachine(init.fedlogPath, deps.registry, deps.logger, deps.appliers);
-    const founders = [this.self, ...this.peers.keys()];
+    this.sm = new FedlogStateMachine(init.fedlogPath, deps.registry, deps.logger, deps.appliers, { members: init.members ?? true });
+    const listed = init.founders ? [...parseRaftPeers(init.founders.filter(notSelf)).keys()] : [...this.peers.keys()];
+    const founding = !init.join && (!init.founders || init.founders.some((f) => !notSelf(f)));
+    const founders = [this.self, ...listed];
     // hubs added through the log since (persisted in fedlog.db)
     for (const p of this.sm.peers()) if (p.member !== this.self) this.peers.set(p.member, { peerId: p.peerId, multiaddrs: p.multiaddrs });
-    this.transport = new Libp2pTransport({ node: deps.node, peers: this.peers, logger: deps.logger });
+    this.transport = new Libp2pTransport({ node: deps.node, group: this.group, peers: this.peers, logger: deps.logger });
     this.sm.onPeer = (member, p) => {
       if (member === this.self) return;
       if (p) {
@@ -98,18 +153,18 @@ export class FederationLog {
       }
     };
     this.driver = new RaftDriver(
-      { id: this.self, ...(init.join ? {} : { founders }), storagePath: init.raftPath, tickMs: init.tickMs, electionTicks: init.electionTicks },
+      { id: this.self, ...(founding ? { founders } : {}), storagePath: init.raftPath, tickMs: init.tickMs, electionTicks: init.electionTicks },
       { logger: deps.logger, clock: { now: Date.now }, stateMachine: this.sm, transport: this.transport },
     );
   }
 
   async start(): Promise<void> {
     await this.driver.start();
-    await this.deps.node.handle(PROTOCOL_FEDLOG, serve(PROTOCOL_FEDLOG, (ch, conn) => this.serveForward(ch, conn)), { maxInboundStreams: 64 });
+    await forwardEndpoint(this.deps.node).register(this.group, (ch, conn, command) => this.serveForward(ch, conn, command));
   }
 
   async stop(): Promise<void> {
-    await this.deps.node.unhandle(PROTOCOL_FEDLOG).catch(() => {});
+    await forwardEndpoint(this.deps.node).unregister(this.group);
     await this.driver.stop();
     this.sm.close();
   }
@@ -174,6 +229,12 @@ export class FederationLog {
     return { member, peerId: peer.peerId };
   }
 
+  /** Every member learns where `peer` is (hub-added through the log), unless it already knows. */
+  async ensurePeer(member: number, peer: RaftPeer): Promise<void> {
+    if (member === this.self || this.sm.peers().some((p) => p.member === member)) return;
+    await this.write({ type: "hub-added", member, peerId: peer.peerId, multiaddrs: [...peer.multiaddrs], at: Date.now() });
+  }
+
   /** Removes a hub (by peer id or member id) from the group, then from every hub's address book. Leader only. */
   async removePeer(idOrPeer: string): Promise<{ member: number }> {
     const member = /^\d+$/.test(idOrPeer) ? Number(idOrPeer) : nodeIdOfPeer(idOrPeer);
@@ -195,7 +256,7 @@ export class FederationLog {
     if (!peer) throw new NotLeaderError(l.id);
     const target = peer.multiaddrs.length ? peer.multiaddrs.map((a) => multiaddr(a)) : peer.peerId;
     const res = await request(this.deps.node as never, target, PROTOCOL_FEDLOG, async (ch) => {
-      await ch.send({ type: "fedlog-propose", command: data });
+      await ch.send({ type: "fedlog-propose", ...(this.group === DEFAULT_RAFT_GROUP ? {} : { group: this.group }), command: data });
       return ch.receive(ForwardResult);
     }, Math.max(1, budgetMs));
     return res.ok ? { index: res.index, ok: true } : { index: res.index, ok: false, code: res.code ?? "ERR_FEDLOG_REJECTED", message: res.message ?? "refused" };
@@ -208,11 +269,10 @@ export class FederationLog {
     }
   }
 
-  private async serveForward(ch: Channel, conn: Connection): Promise<void> {
+  private async serveForward(ch: Channel, conn: Connection, command: Uint8Array): Promise<void> {
     const remote = conn.remotePeer.toString();
-    if (![...this.peers.values()].some((p) => p.peerId === remote)) throw new UnauthorizedError("not a hub of this consensus group");
-    const req = await ch.receive(ForwardRequest);
-    const r = await this.driver.propose(req.command);
+    if (![...this.peers.values()].some((p) => p.peerId === remote)) throw new UnauthorizedError(`not a hub of consensus group ${this.group}`);
+    const r = await this.driver.propose(command);
     const res = r.result as ApplyResult;
     await ch.send({ type: "fedlog-result", index: r.index, ok: res.ok, ...(res.ok ? {} : { code: res.code, message: res.message }) });
   }

@@ -17,6 +17,7 @@ import { GreyError } from "../../plugins/sdk/errors.ts";
 import type { Logger } from "../../plugins/sdk/plugin.ts";
 import type { AttestationRecord, Member, Registry } from "../registry/index.ts";
 import { decodeCommand, type FedlogCommand } from "./commands.ts";
+import { claimWins, type SeatClaim } from "../../plugins/consensus-raft/driver/seats.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (id INTEGER PRIMARY KEY CHECK (id = 1), applied INTEGER NOT NULL, skipped INTEGER NOT NULL DEFAULT 0) STRICT;
@@ -24,6 +25,7 @@ CREATE TABLE IF NOT EXISTS hubs (member INTEGER PRIMARY KEY, peer_id TEXT NOT NU
 CREATE TABLE IF NOT EXISTS agreements (agreement_id TEXT PRIMARY KEY, body TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS peers (member INTEGER PRIMARY KEY, peer_id TEXT NOT NULL, multiaddrs TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS seats (child TEXT PRIMARY KEY, claim TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
 `;
 
 /** A hub added to the group through the log (the founders come from configuration). */
@@ -48,6 +50,19 @@ interface Image {
   agreements: { agreementId: string; body: string; at: number }[];
   tasks: { taskId: string; clusterId: string; at: number }[];
   peers?: PeerRecord[];
+  seats?: SeatRecord[];
+}
+
+/** A child group's recorded claim on its parent seat, with the child's hubs' addresses. */
+export type SeatRecord = Extract<FedlogCommand, { type: "seat-claimed" }>;
+
+export interface FedlogStateMachineOptions {
+  /**
+   * Does this log own cluster membership (member-* commands into the registry,
+   * members in snapshots)? true for the flat and region logs; false for the
+   * global log of a hierarchy, whose hubs keep their own region's members.
+   */
+  members?: boolean;
 }
 
 /** Commands other hub services apply into their own stores (agreements into agreements.db), on every hub. */
@@ -60,7 +75,10 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
   /** Told of every hub added or removed (FederationLog updates its transport). */
   onPeer: ((member: number, peer: PeerRecord | undefined) => void) | undefined;
 
-  constructor(path: string, private readonly registry: Registry, private readonly logger: Logger, private readonly appliers: FedlogAppliers = new Map()) {
+  private readonly members: boolean;
+
+  constructor(path: string, private readonly registry: Registry, private readonly logger: Logger, private readonly appliers: FedlogAppliers = new Map(), opts: FedlogStateMachineOptions = {}) {
+    this.members = opts.members ?? true;
     this.db = new Database(path, { create: true, strict: true });
     this.db.exec("PRAGMA journal_mode = WAL");
     this.db.exec("PRAGMA synchronous = FULL");
@@ -122,6 +140,7 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
   }
 
   private applyToRegistry(c: FedlogCommand): void {
+    if (!this.members && c.type.startsWith("member-")) throw new FedlogMisroutedError(c.type);
     switch (c.type) {
       case "member-joined":
         this.registry.recordJoin({
@@ -157,6 +176,11 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
         this.db.query("INSERT OR REPLACE INTO peers (member, peer_id, multiaddrs, at) VALUES (?, ?, ?, ?)").run(c.member, c.peerId, JSON.stringify(c.multiaddrs), c.at);
         this.onPeer?.(c.member, { member: c.member, peerId: c.peerId, multiaddrs: c.multiaddrs });
         return;
+      case "seat-claimed": {
+        const cur = this.seat(c.child);
+        if (claimWins(cur && seatClaim(cur), seatClaim(c))) this.db.query("INSERT OR REPLACE INTO seats (child, claim, at) VALUES (?, ?, ?)").run(c.child, JSON.stringify(c), c.at);
+        return;
+      }
       case "hub-removed":
         this.db.query("DELETE FROM peers WHERE member = ?").run(c.member);
         this.db.query("DELETE FROM hubs WHERE member = ?").run(c.member);
@@ -175,6 +199,15 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
   peers(): PeerRecord[] {
     const rows = this.db.query("SELECT member, peer_id AS peerId, multiaddrs FROM peers ORDER BY member").all() as { member: number; peerId: string; multiaddrs: string }[];
     return rows.map((r) => ({ ...r, multiaddrs: JSON.parse(r.multiaddrs) as string[] }));
+  }
+
+  seat(child: string): SeatRecord | undefined {
+    const r = this.db.query("SELECT claim FROM seats WHERE child = ?").get(child) as { claim: string } | null;
+    return r ? (JSON.parse(r.claim) as SeatRecord) : undefined;
+  }
+
+  seats(): SeatRecord[] {
+    return (this.db.query("SELECT claim FROM seats ORDER BY child").all() as { claim: string }[]).map((r) => JSON.parse(r.claim) as SeatRecord);
   }
 
   hubs(): HubRecord[] {
@@ -202,7 +235,7 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
   snapshot(): Uint8Array {
     const members: Member[] = [];
     let after: string | undefined;
-    for (;;) {
+    while (this.members) {
       const page = this.registry.list({ limit: 1000, ...(after ? { after } : {}) });
       members.push(...page.items);
       if (!page.next) break;
@@ -214,6 +247,7 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
       agreements: this.db.query("SELECT agreement_id AS agreementId, body, at FROM agreements ORDER BY agreement_id").all() as Image["agreements"],
       tasks: this.db.query("SELECT task_id AS taskId, cluster_id AS clusterId, at FROM tasks ORDER BY task_id").all() as Image["tasks"],
       peers: this.peers(),
+      seats: this.seats(),
     };
     return new TextEncoder().encode(JSON.stringify(image));
   }
@@ -225,7 +259,7 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
    */
   restore(index: number, data: Uint8Array): void {
     const img = JSON.parse(new TextDecoder().decode(data)) as Image;
-    for (const m of img.members) {
+    for (const m of this.members ? img.members : []) {
       this.registry.recordJoin({
         clusterId: m.clusterId, org: m.org, region: m.region, peerId: m.peerId, multiaddrs: m.multiaddrs,
         certSerial: m.certSerial, certNotAfter: new Date(m.certNotAfter), attestation: m.attestation, now: new Date(m.joinedAt),
@@ -234,7 +268,8 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
       if (m.revoked) this.registry.revoke(m.peerId, m.revoked.reason, new Date(m.revoked.at));
     }
     this.db.transaction(() => {
-      this.db.exec("DELETE FROM hubs; DELETE FROM agreements; DELETE FROM tasks; DELETE FROM peers;");
+      this.db.exec("DELETE FROM hubs; DELETE FROM agreements; DELETE FROM tasks; DELETE FROM peers; DELETE FROM seats;");
+      for (const c of img.seats ?? []) this.db.query("INSERT INTO seats (child, claim, at) VALUES (?, ?, ?)").run(c.child, JSON.stringify(c), c.at);
       for (const p of img.peers ?? []) this.db.query("INSERT INTO peers (member, peer_id, multiaddrs, at) VALUES (?, ?, ?, 0)").run(p.member, p.peerId, JSON.stringify(p.multiaddrs));
       for (const h of img.hubs) this.db.query("INSERT INTO hubs (member, peer_id, api, at) VALUES (?, ?, ?, 0)").run(h.member, h.peerId, h.api);
       for (const a of img.agreements) this.db.query("INSERT INTO agreements (agreement_id, body, at) VALUES (?, ?, ?)").run(a.agreementId, a.body, a.at);
@@ -256,5 +291,17 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
 
   close(): void {
     this.db.close();
+  }
+}
+
+/** The seat-keeper's view of a recorded claim. */
+export function seatClaim(c: SeatRecord): SeatClaim {
+  return { child: c.child, member: c.member, childTerm: c.childTerm, hubs: c.hubs.map((h) => h.member).sort((a, b) => a - b) };
+}
+
+/** A command written to a log that does not own it (membership in the global log of a hierarchy): refused on every hub alike. */
+export class FedlogMisroutedError extends GreyError {
+  constructor(type: string) {
+    super("ERR_FEDLOG_MISROUTED", `${type} belongs to the region log, not this one`);
   }
 }

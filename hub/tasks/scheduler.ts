@@ -301,15 +301,23 @@ export function createScheduler(deps: SchedulerDeps) {
   };
 
   let busy = false;
+  /** A tick asked for while one runs (a result or a submission arrived): run once more right after, not at the next period. */
+  let again = false;
   return {
     async tick(): Promise<void> {
-      if (busy) return;
+      if (busy) {
+        again = true;
+        return;
+      }
       busy = true;
       try {
-        const now = new Date(clock.now());
-        reclaim(now);
-        complete();
-        await delegate(now);
+        do {
+          again = false;
+          const now = new Date(clock.now());
+          reclaim(now);
+          complete();
+          await delegate(now);
+        } while (again);
       } finally {
         busy = false;
       }

@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadOrCreateNodeKey } from "../../plugins/mesh-libp2p/node-key.ts";
 import { request, serve } from "../../plugins/mesh-libp2p/rpc.ts";
-import { federationVerifier, secureInitiator, secureResponder } from "../../plugins/session/secure.ts";
+import { federationVerifier, secureInitiator, secureResponder, SessionCache } from "../../plugins/session/secure.ts";
 import { UnauthorizedError } from "../../plugins/sdk/errors.ts";
 import { pemToDer, type FederationIdentity } from "../../plugins/sdk/identity.ts";
 import { inboundStreamsPerProtocolMax } from "../../plugins/sdk/limits.ts";
@@ -36,7 +36,7 @@ export const schedulerTickMs = 200;
 
 const same = (a: Uint8Array, b: Uint8Array) => a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);
 
-export function tasksService(fedlog?: FedlogWrites): HubService & { store?: TaskStore } {
+export function tasksService(fedlog?: FedlogWrites): HubService & { store?: TaskStore; sessions?: { assign: SessionCache; outbox: SessionCache } } {
   let store: TaskStore | undefined;
   let meter: UsageMeter | undefined;
   let agreements: AgreementStore | undefined;
@@ -64,6 +64,18 @@ export function tasksService(fedlog?: FedlogWrites): HubService & { store?: Task
       const records = metrics.counter("grey_outbox_records_total", "Agent outbox records received.", ["result"]);
       const sessionOpts = { clock, pq: ctx.cfg.sessions?.pq ?? pqPolicyDefault, onReject: (reason: string) => sessionRejects.inc({ reason }) };
       const digestOf = (m: Member) => attestationDigest(m.attestation);
+      const handshakes = metrics.counter("grey_session_handshakes_total", "Attested sessions opened on task streams, by kind (full handshake or resumed).", ["kind"]);
+      // One full handshake per agent and direction; later streams resume it (plugins/session/secure.ts).
+      const assignSessions = new SessionCache(clock);
+      const outboxSessions = new SessionCache(clock);
+      this.sessions = { assign: assignSessions, outbox: outboxSessions };
+
+      /** On every resume: still that member, and the registry's digest for it is still the one of the handshake. */
+      const recheckMember = (id: FederationIdentity, hello: SessionHello, seen: Uint8Array): Member => {
+        const m = checkMember(id, hello);
+        if (!same(seen, digestOf(m))) throw new UnauthorizedError("the member's attestation changed since the handshake");
+        return m;
+      };
 
       /** The agent on the other end: a current, unrevoked member whose cert and digest match the registry. */
       const checkMember = (id: FederationIdentity, hello: SessionHello): Member => {
@@ -82,7 +94,10 @@ export function tasksService(fedlog?: FedlogWrites): HubService & { store?: Task
         }
         return await request(node, pid, PROTOCOL_TASK, async (ch) => {
           const verifier = federationVerifier(ca.certDer, m.peerId, (id, hello) => void checkMember(id, hello));
-          const sc = await secureInitiator(ch, local, verifier, { ...sessionOpts, seen: digestOf(m) });
+          const sc = await secureInitiator(ch, local, verifier, {
+            ...sessionOpts, seen: digestOf(m), resume: { cache: assignSessions, peer: m.peerId, recheck: (id, hello, seen) => void recheckMember(id, hello, seen) },
+          });
+          handshakes.inc({ kind: sc.resumed ? "resumed" : "full" });
           await sc.send({ type: "assign", mode: "queue", subtasks: specs });
           const r = await sc.receive(AssignReply);
           if (r.type !== "assigned") throw new UnauthorizedError("agent answered a queued assign with results");
@@ -106,7 +121,11 @@ export function tasksService(fedlog?: FedlogWrites): HubService & { store?: Task
         const peer = conn.remotePeer.toString();
         let member: Member | undefined;
         const verifier = federationVerifier(ca.certDer, peer, (id, hello) => void (member = checkMember(id, hello)));
-        const sc = await secureResponder(ch, local, verifier, { ...sessionOpts, seen: () => (member ? digestOf(member) : undefined) });
+        const sc = await secureResponder(ch, local, verifier, {
+          ...sessionOpts, seen: () => (member ? digestOf(member) : undefined),
+          resume: { cache: outboxSessions, peer, recheck: (id, hello, seen) => void (member = recheckMember(id, hello, seen)) },
+        });
+        handshakes.inc({ kind: sc.resumed ? "resumed" : "full" });
         // One stream carries several pushes (the agent drains its backlog), each acknowledged.
         for (;;) {
           const push = await sc.receive(PushMsg).catch((err) => {

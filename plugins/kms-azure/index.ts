@@ -12,7 +12,7 @@
  * versioned key URL (kid), so wraps made before a rotation name the version that opens them.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { BearerCache, contextAad, dataKeyBytes, kmsFetchJson, kmsRequestTimeoutMsDefault, KmsRefusedError, KmsUnavailableError, type Kms, type KmsComponents, type KmsOptions, type WrappedKey } from "../sdk/kms.ts";
+import { BearerCache, contextAad, dataKeyBytes, kmsFetchJson, kmsRequestTimeoutMsDefault, KmsRefusedError, type Kms, type KmsComponents, type KmsOptions, type WrappedKey } from "../sdk/kms.ts";
 import { PLUGIN_API_VERSION } from "../sdk/plugin.ts";
 
 export const imdsEndpointDefault = "http://169.254.169.254";

@@ -13,7 +13,7 @@
  * `keyId` of a wrap is the CryptoKeyVersion resource name the service reports.
  */
 import { randomBytes } from "node:crypto";
-import { BearerCache, contextAad, dataKeyBytes, kmsFetchJson, kmsRequestTimeoutMsDefault, KmsRefusedError, KmsUnavailableError, type Kms, type KmsComponents, type KmsOptions, type WrappedKey } from "../sdk/kms.ts";
+import { BearerCache, contextAad, dataKeyBytes, kmsFetchJson, kmsRequestTimeoutMsDefault, KmsRefusedError, type Kms, type KmsComponents, type KmsOptions, type WrappedKey } from "../sdk/kms.ts";
 import { PLUGIN_API_VERSION } from "../sdk/plugin.ts";
 
 export const cloudKmsEndpointDefault = "https://cloudkms.googleapis.com";

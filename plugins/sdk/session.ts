@@ -26,6 +26,17 @@
  * frames or `rotateAfterMs`; the receiver follows the epoch in the header (at
  * most `rotateAheadMax` epochs ahead). Re-attestation changes the digests, so
  * the next handshake yields unrelated keys; callers open a new session.
+ *
+ * Resumption (one attested handshake per peer, not per stream): the handshake
+ * also derives a resumption secret (HKDF, "resume" label, salt th). A later
+ * stream resumes with a fresh 32-byte nonce from each side:
+ * keys = HKDF(secret, salt = th || nonce_i || nonce_r), so every stream has
+ * unrelated keys (a replayed resume meets a fresh responder nonce) and only
+ * the two parties of the original handshake can derive them. A session is
+ * resumable for `resumeLifetimeMsDefault` and `resumesPerSessionMax` streams;
+ * then the caller runs a full handshake, which re-checks certificates and
+ * attestation digests (callers also re-check those against their registry on
+ * every resume, so a revocation or re-attestation ends resumption at once).
  */
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { ed25519, x25519 } from "@noble/curves/ed25519.js";
@@ -42,6 +53,11 @@ export const digestBytes = 32;
 export const rotateAfterMessagesDefault = 10_000;
 /** Key age before the sender rotates (schedule). */
 export const rotateAfterMsDefault = 10 * 60_000;
+/** How long a handshake's resumption secret may start new streams. Older: full handshake. */
+export const resumeLifetimeMsDefault = 5 * 60_000;
+/** Streams one handshake may resume. More: full handshake. */
+export const resumesPerSessionMax = 10_000;
+export const resumeNonceBytes = 32;
 /** Epochs a receiver ratchets forward to follow a sender. More: the frame is refused (reorder). */
 export const rotateAheadMax = 4;
 export const sessionHeaderBytes = 12;
@@ -110,6 +126,9 @@ export interface SessionOptions {
   pq?: PqPolicy;
   /** Called for every rejected frame (metrics). */
   onReject?: (reason: "tamper" | "replay" | "reorder") => void;
+  /** Resumption window (see above); defaults resumeLifetimeMsDefault / resumesPerSessionMax. */
+  resumeLifetimeMs?: number;
+  resumesMax?: number;
 }
 
 /**
@@ -154,10 +173,11 @@ function verifySig(sig: Uint8Array, role: "i" | "r", th: Uint8Array, idKey: Uint
   if (!ok) throw new UnauthorizedError("session transcript signature does not verify against the peer's identity");
 }
 
-function derive(shared: Uint8Array, th: Uint8Array): { i2r: Uint8Array; r2i: Uint8Array } {
+function derive(shared: Uint8Array, th: Uint8Array): { i2r: Uint8Array; r2i: Uint8Array; resume: Uint8Array } {
   return {
     i2r: hkdf(sha256, shared, th, enc(`${SESSION_LABEL} i2r`), 32),
     r2i: hkdf(sha256, shared, th, enc(`${SESSION_LABEL} r2i`), 32),
+    resume: hkdf(sha256, shared, th, enc(`${SESSION_LABEL} resume`), 32),
   };
 }
 
@@ -187,6 +207,11 @@ export class Session {
   readonly #send: Direction;
   readonly #recv: Direction;
   readonly #opts: Required<Omit<SessionOptions, "onReject">> & Pick<SessionOptions, "onReject">;
+  readonly #role: "i" | "r";
+  /** Resumption secret (absent on resumed sessions: they do not resume further). */
+  #resume: Uint8Array | undefined;
+  readonly #bornAt: number;
+  #resumes = 0;
   /** The remote side's verified hello (peer id key, cert, digests). */
   readonly remote: SessionHello;
   /** Transcript hash: identifies the session on both sides. */
@@ -194,9 +219,15 @@ export class Session {
   readonly stats = { sealed: 0, opened: 0, rejected: 0, rotations: 0 };
   readonly keyExchange: KeyExchange;
 
-  constructor(keys: { send: Uint8Array; recv: Uint8Array }, remote: SessionHello, th: Uint8Array, opts: SessionOptions, keyExchange: KeyExchange = "x25519") {
+  constructor(
+    keys: { send: Uint8Array; recv: Uint8Array; resume?: Uint8Array; role?: "i" | "r" }, remote: SessionHello, th: Uint8Array, opts: SessionOptions,
+    keyExchange: KeyExchange = "x25519",
+  ) {
     this.keyExchange = keyExchange;
     const now = opts.clock.now();
+    this.#role = keys.role ?? "i";
+    this.#resume = keys.resume;
+    this.#bornAt = now;
     // Each direction ratchets from its own chain; the shared derivation ends here.
     this.#send = new Direction(keys.send, now);
     this.#recv = new Direction(keys.recv, now);
@@ -206,9 +237,46 @@ export class Session {
       rotateAfterMs: opts.rotateAfterMs ?? rotateAfterMsDefault,
       pq: opts.pq ?? "off",
       onReject: opts.onReject,
+      resumeLifetimeMs: opts.resumeLifetimeMs ?? resumeLifetimeMsDefault,
+      resumesMax: opts.resumesMax ?? resumesPerSessionMax,
     };
     this.remote = remote;
     this.id = th;
+  }
+
+  /** May a new stream resume this session now? */
+  get resumable(): boolean {
+    return this.#resume !== undefined && this.#resumes < this.#opts.resumesMax && this.#opts.clock.now() - this.#bornAt < this.#opts.resumeLifetimeMs;
+  }
+
+  /** Streams resumed from this session so far. */
+  get resumes(): number {
+    return this.#resumes;
+  }
+
+  /**
+   * A new session for one more stream, keyed from the resumption secret and
+   * both sides' fresh nonces (same roles as the handshake). Throws when the
+   * session is no longer resumable.
+   */
+  resume(nonceI: Uint8Array, nonceR: Uint8Array): Session {
+    if (!this.resumable) throw new UnauthorizedError("session is no longer resumable: run a full handshake");
+    if (nonceI.byteLength !== resumeNonceBytes || nonceR.byteLength !== resumeNonceBytes) throw new UnauthorizedError("session resume nonces are malformed");
+    this.#resumes++;
+    const salt = new Uint8Array(this.id.byteLength + 2 * resumeNonceBytes);
+    salt.set(this.id);
+    salt.set(nonceI, this.id.byteLength);
+    salt.set(nonceR, this.id.byteLength + resumeNonceBytes);
+    const i2r = hkdf(sha256, this.#resume!, salt, enc(`${SESSION_LABEL} resumed i2r`), 32);
+    const r2i = hkdf(sha256, this.#resume!, salt, enc(`${SESSION_LABEL} resumed r2i`), 32);
+    const keys = this.#role === "i" ? { send: i2r, recv: r2i } : { send: r2i, recv: i2r };
+    return new Session({ ...keys, role: this.#role }, this.remote, sha256(salt), this.#opts, this.keyExchange);
+  }
+
+  /** Forget the resumption secret (the caller saw the peer change: revoked, renewed, re-attested). */
+  forget(): void {
+    this.#resume?.fill(0);
+    this.#resume = undefined;
   }
 
   get sendEpoch(): number {
@@ -276,6 +344,11 @@ export class Session {
   }
 }
 
+/** A fresh resume nonce. */
+export function resumeNonce(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(resumeNonceBytes));
+}
+
 function freshHello(local: LocalParty, seen: Uint8Array): { hello: SessionHello; ephPriv: Uint8Array } {
   const ephPriv = x25519.utils.randomSecretKey();
   return { ephPriv, hello: { eph: x25519.getPublicKey(ephPriv), idKey: local.idKey, cert: local.cert, attestation: local.attestation, seen } };
@@ -311,7 +384,7 @@ export function initiateSession(local: LocalParty, opts: SessionOptions & { seen
       const k = derive(shared, th);
       shared.fill(0);
       const sig = await local.sign(sigInput("i", th));
-      return { sig, session: new Session({ send: k.i2r, recv: k.r2i }, remote, th, opts, remote.kemCt ? "x25519+ml-kem-768" : "x25519") };
+      return { sig, session: new Session({ send: k.i2r, recv: k.r2i, resume: k.resume, role: "i" }, remote, th, opts, remote.kemCt ? "x25519+ml-kem-768" : "x25519") };
     },
   };
 }
@@ -347,7 +420,7 @@ export async function respondSession(local: LocalParty, remote: SessionHello, ve
     /** Check the initiator's signature; only then is the session usable. */
     complete(sigI: Uint8Array): Session {
       verifySig(sigI, "i", th, remote.idKey);
-      return new Session({ send: k.r2i, recv: k.i2r }, remote, th, opts, keyExchange);
+      return new Session({ send: k.r2i, recv: k.i2r, resume: k.resume, role: "r" }, remote, th, opts, keyExchange);
     },
   };
 }

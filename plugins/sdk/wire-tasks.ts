@@ -6,6 +6,12 @@
  * everything after it is a `sealed` frame whose plaintext is one CBOR message
  * validated with the schemas below.
  *
+ * An initiator that completed a handshake with the same peer before may open
+ * with `session-resume` {id, nonce} instead of `session-hello`: the responder
+ * answers `session-resumed` {nonce} (keys from the cached resumption secret
+ * and both nonces, see session.ts) or `session-resume-refused`, after which the
+ * initiator runs the full handshake on the same stream.
+ *
  *   /grey/task/1.0.0    delegator (hub or a primary agent) -> executing agent
  *       assign {mode:"queue"} -> assigned          (hub: results come back through the outbox)
  *       assign {mode:"wait"}  -> results           (agent primary: results on the same stream)
@@ -49,6 +55,11 @@ const helloFields = {
 export const SessionHelloMsg = z.object({ v: version, type: z.literal("session-hello"), ...helloFields });
 export const SessionAcceptMsg = z.object({ v: version, type: z.literal("session-accept"), ...helloFields, sig: bytes(64) });
 export const SessionFinishMsg = z.object({ v: version, type: z.literal("session-finish"), sig: bytes(64) });
+export const SessionResumeMsg = z.object({ v: version, type: z.literal("session-resume"), id: digest, nonce: bytes(32) });
+export const SessionResumedMsg = z.object({ v: version, type: z.literal("session-resumed"), nonce: bytes(32) });
+export const SessionResumeRefusedMsg = z.object({ v: version, type: z.literal("session-resume-refused"), reason: z.string().max(256) });
+export const SessionResumeReply = z.discriminatedUnion("type", [SessionResumedMsg, SessionResumeRefusedMsg]);
+export const SessionOpenMsg = z.discriminatedUnion("type", [SessionHelloMsg, SessionResumeMsg]);
 export const SealedMsg = z.object({ v: version, type: z.literal("sealed"), box: bytes(62 * 1024) });
 
 // --- inside sealed frames ------------------------------------------------------

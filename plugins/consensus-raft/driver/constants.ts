@@ -30,3 +30,6 @@ export const requestTimeoutMsDefault = 10_000;
 
 /** Compact the log once this many entries were applied since the last snapshot. */
 export const snapshotEveryEntriesDefault = 10_000;
+
+/** Raft groups one libp2p node runs (flat: 1; hierarchical hub: region + global). More: start() refuses the group. */
+export const raftGroupsPerNodeMax = 4;

@@ -14,3 +14,10 @@ export class GroupStoppedError extends GreyError {
     super("ERR_RAFT_STOPPED", `consensus group stopped: ${why}`);
   }
 }
+
+/** A frame or forwarded command names a Raft group this node does not run: refused and counted. */
+export class UnknownGroupError extends GreyError {
+  constructor(readonly group: string) {
+    super("ERR_RAFT_UNKNOWN_GROUP", `no raft group ${JSON.stringify(group).slice(0, 80)} on this node`);
+  }
+}

@@ -13,6 +13,7 @@ import { Libp2pTransport, type RaftPeer } from "./libp2p-transport.ts";
 import { nodeIdOfPeer } from "./node-id.ts";
 import { silentLogger } from "./testing.ts";
 import { PROTOCOL_RAFT } from "./wire.ts";
+import { raftEndpoint } from "./raft-endpoint.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "grey-raft-p2p-"));
 const nodes: MeshNode[] = [];
@@ -76,4 +77,45 @@ test("garbage frames from a member and streams from strangers are refused, count
   s.abort(new Error("done"));
   const l2 = await leader();
   await l2.driver.propose(KvStateMachine.put("after-garbage", "ok"));
+});
+
+test("a second group on the same nodes replicates apart; frames for an unknown group or from a non-member of the group are refused and counted", async () => {
+  const peers = new Map<number, RaftPeer>(nodes.map((n) => [nodeIdOfPeer(n.peerId.toString()), { peerId: n.peerId.toString(), multiaddrs: n.getMultiaddrs().map(String) }]));
+  const ids = [...peers.keys()].slice(0, 2); // a two-member group: the third node is not in it
+  const second: { id: number; driver: RaftDriver; sm: KvStateMachine }[] = [];
+  try {
+    for (const id of ids) {
+      const n = nodes.find((x) => nodeIdOfPeer(x.peerId.toString()) === id)!;
+      const transport = new Libp2pTransport({ node: n as never, group: "region:eu", peers: new Map([...peers].filter(([k]) => k !== id && ids.includes(k))), logger: silentLogger });
+      const sm = new KvStateMachine();
+      const driver = new RaftDriver({ id, founders: ids, storagePath: join(dir, `eu-${id}.db`), tickMs: 20 }, { logger: silentLogger, clock: { now: Date.now }, stateMachine: sm, transport });
+      await driver.start();
+      second.push({ id, driver, sm });
+    }
+    let l: (typeof second)[number] | undefined;
+    for (let i = 0; i < 400 && !(l = second.find((m) => m.driver.leader()?.self)); i++) await Bun.sleep(10);
+    await l!.driver.propose(KvStateMachine.put("eu-only", "v"));
+    for (let i = 0; i < 300 && !second.every((m) => m.sm.get("eu-only") === "v"); i++) await Bun.sleep(10);
+    for (const m of second) expect(m.sm.get("eu-only")).toBe("v");
+    for (const m of members) expect(m.sm.get("eu-only")).toBeUndefined(); // the default group's state machines never see it
+    // a member of the default group speaks for a group the target does not run, then for one it is not in
+    const targetNode = nodes.find((n) => nodeIdOfPeer(n.peerId.toString()) === ids[0])!;
+    const outsider = nodes.find((n) => !ids.includes(nodeIdOfPeer(n.peerId.toString())))!;
+    const ep = raftEndpoint(targetNode as never);
+    const before = { unknown: ep.stats.unknownGroup, rejected: second[0]!.driver.stats.rejectedMessages };
+    const s = await outsider.dialProtocol(targetNode.getMultiaddrs(), PROTOCOL_RAFT, { signal: AbortSignal.timeout(3000) });
+    const lp = lpStream(s);
+    await lp.write(encodeCbor({ v: 1, group: "region:nowhere", type: "heartbeat", from: 1, to: 2 }));
+    await lp.write(encodeCbor({ v: 1, group: "region:eu", type: "heartbeat", from: nodeIdOfPeer(outsider.peerId.toString()), to: ids[0], term: 99, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 }));
+    for (let i = 0; i < 200 && ep.stats.unknownGroup === before.unknown; i++) await Bun.sleep(10);
+    expect(ep.stats.unknownGroup - before.unknown).toBe(1);
+    await Bun.sleep(100);
+    expect(second[0]!.driver.status().term).toBeLessThan(99); // the outsider's frame never reached the group
+    s.abort(new Error("done"));
+  } finally {
+    for (const m of second) await m.driver.stop();
+  }
+  // the default group still works after the second group left the shared endpoint
+  const l0 = await leader();
+  await l0.driver.propose(KvStateMachine.put("after-second-group", "ok"));
 });

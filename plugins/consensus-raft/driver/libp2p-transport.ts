@@ -5,20 +5,21 @@
  * outbound queue (peerOutboundMessagesMax; full: the oldest heartbeat goes
  * first). Inbound streams are accepted only from configured peers, and
  * the sender's Raft id is the one derived from its authenticated libp2p
- * peer id, so a member cannot speak for another. Frames are size-checked by
- * the framing, CBOR-decoded here and schema-validated by the driver.
+ * peer id, so a member cannot speak for another. Several groups share one
+ * node: frames carry the group id and the node's RaftEndpoint (raft-endpoint.ts)
+ * hands each to its group's transport. Frames are size-checked by the
+ * framing, CBOR-decoded by the endpoint and schema-validated by the driver.
  */
 import type { Connection, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { lpStream, type LengthPrefixedStream } from "@libp2p/utils";
 import { multiaddr } from "@multiformats/multiaddr";
-import { decodeCbor } from "../../sdk/codec.ts";
-import { MalformedInputError, MessageTooLargeError, UnauthorizedError } from "../../sdk/errors.ts";
 import type { Logger } from "../../sdk/plugin.ts";
 import type { Message, NodeId } from "../core/index.ts";
-import { groupMembersMax, peerDialTimeoutMs, peerOutboundMessagesMax, peerRedialBackoffMs, raftFrameBytesMax } from "./constants.ts";
+import { peerDialTimeoutMs, peerOutboundMessagesMax, peerRedialBackoffMs, raftFrameBytesMax } from "./constants.ts";
 import { OutboundQueue, type RaftTransport } from "./transport.ts";
-import { PROTOCOL_RAFT, encodeRaftMessage } from "./wire.ts";
+import { DEFAULT_RAFT_GROUP, PROTOCOL_RAFT, encodeRaftMessage } from "./wire.ts";
+import { raftEndpoint } from "./raft-endpoint.ts";
 
 export interface RaftPeer {
   peerId: string;
@@ -38,6 +39,8 @@ export interface Libp2pTransportInit {
   peers: ReadonlyMap<NodeId, RaftPeer>;
   logger: Logger;
   queueMessagesMax?: number;
+  /** The Raft group this transport carries (frames name it). Default: the flat federation log's group. */
+  group?: string;
   /** Every refused inbound frame or stream (metrics). */
   onRejected?: (err: unknown, peer: string) => void;
 }
@@ -57,11 +60,12 @@ export class Libp2pTransport implements RaftTransport {
   private receive: ((raw: unknown, from: NodeId) => void) | undefined;
   private readonly out = new Map<NodeId, Outbound>();
   private readonly byPeer = new Map<string, NodeId>();
-  private readonly inbound = new Set<Stream>();
   private stopped = false;
+  readonly group: string;
   readonly stats = { sent: 0, received: 0, rejected: 0, dropped: 0, dialFailures: 0 };
 
   constructor(private readonly init: Libp2pTransportInit) {
+    this.group = init.group ?? DEFAULT_RAFT_GROUP;
     for (const [id, peer] of init.peers) this.addPeer(id, peer);
   }
 
@@ -91,18 +95,28 @@ export class Libp2pTransport implements RaftTransport {
     this.receive = receive;
   }
 
+  /** Joins the node's shared raft endpoint (one protocol handler for every group of the node). */
   async start(): Promise<void> {
-    await this.init.node.handle(PROTOCOL_RAFT, (stream, conn) => this.serve(stream, conn), { maxInboundStreams: 4 * (Math.max(this.init.peers.size, groupMembersMax) + 1) });
+    this.stopped = false;
+    await raftEndpoint(this.init.node).register({
+      group: this.group,
+      memberOf: (remote) => this.byPeer.get(remote),
+      deliver: (raw, from) => {
+        if (this.stopped) return;
+        this.stats.received++;
+        this.receive?.(raw, from);
+      },
+      rejected: (err, remote) => this.reject(err, remote),
+    });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.init.node.unhandle(PROTOCOL_RAFT).catch(() => {});
+    await raftEndpoint(this.init.node).unregister(this.group);
     for (const o of this.out.values()) {
       if (o.retryTimer) clearTimeout(o.retryTimer);
       o.stream?.abort(new Error("transport stopped"));
     }
-    for (const s of this.inbound) s.abort(new Error("transport stopped"));
   }
 
   send(m: Message): void {
@@ -130,7 +144,7 @@ export class Libp2pTransport implements RaftTransport {
         }
         const frames: Uint8Array[] = [];
         for (const m of o.queue.drain()) {
-          const f = encodeRaftMessage(m);
+          const f = encodeRaftMessage(m, this.group);
           if (f.byteLength > raftFrameBytesMax) {
             this.init.logger.warn("raft frame too large: dropped", { type: m.type, bytes: f.byteLength, limit: raftFrameBytesMax });
             continue;
@@ -166,44 +180,6 @@ export class Libp2pTransport implements RaftTransport {
     const stream = await this.init.node.dialProtocol(target as never, PROTOCOL_RAFT, { signal });
     o.stream = stream;
     o.lp = lpStream(stream, { maxDataLength: raftFrameBytesMax });
-  }
-
-  private async serve(stream: Stream, conn: Connection): Promise<void> {
-    const remote = conn.remotePeer.toString();
-    const from = this.byPeer.get(remote);
-    if (from === undefined) {
-      this.reject(new UnauthorizedError(`peer ${remote} is not a member of this raft group`), remote);
-      stream.abort(new Error("not a group member"));
-      return;
-    }
-    this.inbound.add(stream);
-    const lp = lpStream(stream, { maxDataLength: raftFrameBytesMax });
-    try {
-      while (!this.stopped) {
-        let frame;
-        try {
-          frame = await lp.read();
-        } catch (err) {
-          const name = (err as Error).name;
-          if (name === "InvalidDataLengthError") this.reject(new MessageTooLargeError(-1, raftFrameBytesMax), remote);
-          else if (name !== "UnexpectedEOFError" && !this.stopped) this.reject(new MalformedInputError(`raft stream read failed: ${(err as Error).message}`), remote);
-          break;
-        }
-        let raw: unknown;
-        try {
-          raw = decodeCbor(frame.subarray(), raftFrameBytesMax);
-        } catch (err) {
-          this.reject(err, remote);
-          continue; // framing is intact: the next frame may be fine
-        }
-        if (this.byPeer.get(remote) !== from) break; // removed from the group meanwhile
-        this.stats.received++;
-        this.receive?.(raw, from);
-      }
-    } finally {
-      this.inbound.delete(stream);
-      stream.abort(new Error("raft stream closed"));
-    }
   }
 
   private reject(err: unknown, peer: string): void {

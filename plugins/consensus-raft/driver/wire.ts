@@ -15,6 +15,22 @@ import { raftFrameBytesMax, snapshotBytesMax } from "./constants.ts";
 
 export const PROTOCOL_RAFT = "/grey/raft/1.0.0";
 export const RAFT_WIRE_VERSION = 1;
+/**
+ * Several Raft groups share one libp2p node and one protocol: every frame
+ * names its group (`group`). A frame without one belongs to the default group
+ * (the flat federation log), so flat hubs interoperate unchanged.
+ */
+export const DEFAULT_RAFT_GROUP = "federation";
+/** A group id: "federation", "global", "region:eu"... */
+export const RaftGroupId = z.string().regex(/^[a-z0-9][a-z0-9:/-]{0,62}$/);
+
+/** The group a decoded frame is for (absent: the default group); undefined when the field is not a valid group id. */
+export function groupOfFrame(raw: unknown): string | undefined {
+  if (raw === null || typeof raw !== "object") return undefined;
+  const g = (raw as { group?: unknown }).group;
+  if (g === undefined) return DEFAULT_RAFT_GROUP;
+  return RaftGroupId.safeParse(g).success ? (g as string) : undefined;
+}
 
 const u = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const nodeId = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
@@ -30,6 +46,7 @@ const SnapshotSchema = z.object({
 const MessageSchema = z
   .object({
     v: z.literal(RAFT_WIRE_VERSION),
+    group: RaftGroupId.optional(),
     type: z.enum(["app", "appResp", "vote", "voteResp", "preVote", "preVoteResp", "heartbeat", "heartbeatResp", "snap", "timeoutNow", "readIndex", "readIndexResp"]),
     from: nodeId,
     to: nodeId,
@@ -62,8 +79,8 @@ const MessageSchema = z
     if (m.from === m.to) ctx.addIssue({ code: "custom", path: ["to"], message: "message to itself" });
   });
 
-export function encodeRaftMessage(m: Message): Uint8Array {
-  return encodeCbor({ v: RAFT_WIRE_VERSION, ...m });
+export function encodeRaftMessage(m: Message, group: string = DEFAULT_RAFT_GROUP): Uint8Array {
+  return encodeCbor(group === DEFAULT_RAFT_GROUP ? { v: RAFT_WIRE_VERSION, ...m } : { v: RAFT_WIRE_VERSION, group, ...m });
 }
 
 /** Validate a message object (in-memory transport, or the decoded CBOR of a frame). */
@@ -76,7 +93,7 @@ export function validateRaftMessage(raw: unknown): Message {
     const first = r.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
     throw new MalformedInputError(`invalid raft message: ${first.join("; ")}`);
   }
-  const { v: _v, ...m } = r.data;
+  const { v: _v, group: _g, ...m } = r.data;
   return m as Message;
 }
 
