@@ -26,6 +26,7 @@ import {
   type ExecutorComponents,
 } from "../sdk/executor.ts";
 import { PLUGIN_API_VERSION } from "../sdk/plugin.ts";
+import { Slots } from "../sdk/slots.ts";
 import {
   argBytesMax,
   argsMax,
@@ -113,32 +114,11 @@ export function execExecutor(init: ExecExecutorInit = {}) {
     const name = "executor-exec";
     let running = false;
     let stopping = new AbortController();
-    let active = 0;
-    const queue: (() => void)[] = [];
     const inflight = new Set<Promise<unknown>>();
 
-    const acquire = (signal: AbortSignal): Promise<boolean> => {
-      if (active < cfg.concurrency) return Promise.resolve(++active > 0);
-      if (queue.length >= cfg.queuedTasksMax) throw new ExecutorBusyError(name, queue.length);
-      return new Promise<boolean>((resolve) => {
-        const grant = () => {
-          signal.removeEventListener("abort", onAbort);
-          active++;
-          resolve(true);
-        };
-        const onAbort = () => {
-          const i = queue.indexOf(grant);
-          if (i >= 0) queue.splice(i, 1);
-          resolve(false);
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
-        queue.push(grant);
-      });
-    };
-    const release = () => {
-      active--;
-      queue.shift()?.();
-    };
+    const slots = new Slots(cfg.concurrency, cfg.queuedTasksMax, (queued) => new ExecutorBusyError(name, queued));
+    const acquire = (signal: AbortSignal) => slots.acquire(signal);
+    const release = () => slots.release();
 
     const check = (task: ExecTask): ExecFailure | undefined => {
       if (task?.kind !== "command") return fail("invalid-module", `executor-exec runs command tasks, not ${String(task?.kind)}`);

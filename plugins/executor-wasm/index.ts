@@ -17,6 +17,7 @@ import {
   type ExecutorComponents,
 } from "../sdk/executor.ts";
 import { PLUGIN_API_VERSION } from "../sdk/plugin.ts";
+import { Slots } from "../sdk/slots.ts";
 import {
   childAddressSpaceBaseBytes,
   childAddressSpacePerTaskByte,
@@ -109,8 +110,6 @@ export function wasmExecutor(init: WasmExecutorInit = {}) {
     let stopping = new AbortController();
     const idle: RunnerChild[] = [];
     const live = new Set<RunnerChild>();
-    let active = 0;
-    const queue: (() => void)[] = [];
     const idleTimers = new Map<RunnerChild, ReturnType<typeof setTimeout>>();
 
     const spawnChild = (): RunnerChild => {
@@ -143,32 +142,9 @@ export function wasmExecutor(init: WasmExecutorInit = {}) {
       idle.push(c);
     };
 
-    const acquire = (signal: AbortSignal): Promise<boolean> => {
-      if (active < cfg.concurrency) {
-        active++;
-        return Promise.resolve(true);
-      }
-      if (queue.length >= cfg.queuedTasksMax) throw new ExecutorBusyError(name, queue.length);
-      return new Promise<boolean>((resolve) => {
-        const grant = () => {
-          signal.removeEventListener("abort", onAbort);
-          active++;
-          resolve(true);
-        };
-        const onAbort = () => {
-          const i = queue.indexOf(grant);
-          if (i >= 0) queue.splice(i, 1);
-          resolve(false);
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
-        queue.push(grant);
-      });
-    };
-
-    const release = (): void => {
-      active--;
-      queue.shift()?.();
-    };
+    const slots = new Slots(cfg.concurrency, cfg.queuedTasksMax, (queued) => new ExecutorBusyError(name, queued));
+    const acquire = (signal: AbortSignal) => slots.acquire(signal);
+    const release = () => slots.release();
 
     const check = (task: ExecTask): ExecFailure | undefined => {
       if (task?.kind !== "wasm") return fail("invalid-module", `executor-wasm runs wasm tasks, not ${String(task?.kind)}`);
