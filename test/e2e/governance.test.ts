@@ -13,6 +13,7 @@ import { EXAMPLE_YAML } from "../../hub/agreements/testdata.ts";
 
 let hubDir: string;
 let hub: Daemon & { info: HubRun };
+let memberDir: string;
 
 const agreementYaml = EXAMPLE_YAML;
 
@@ -22,7 +23,8 @@ beforeAll(async () => {
   await initHub(hubDir, ["--org", "org-a"]);
   hub = await startHub(hubDir);
   const token = await createToken(hubDir, "edge-1", "org-a", "eu-west");
-  expect((await run(agentBin, ["join", token, "--data-dir", tempDir()])).exitCode).toBe(0);
+  memberDir = tempDir();
+  expect((await run(agentBin, ["join", token, "--data-dir", memberDir])).exitCode).toBe(0);
 });
 
 afterAll(stopAll);
@@ -69,12 +71,23 @@ test("audit: joins and agreement changes are recorded; verify passes, then detec
   expect(bad.stderr).toMatch(/broken at record 1: .*modified/);
 });
 
-test("rate limiting: a flooding client gets 429 with Retry-After; the hub keeps serving", async () => {
+test("rate limiting: a flooding client gets 429 with Retry-After; a well-behaved client is never refused meanwhile", async () => {
   const creds = adminCreds(hubDir);
+  // the well-behaved client: the member that joined in beforeAll, its own certificate, 20 calls spaced out
+  const member: Creds = { ca: creds.ca, cert: readFileSync(join(memberDir, "tls", "cert.pem"), "utf8"), key: readFileSync(join(memberDir, "tls", "key.pem"), "utf8") };
+  const calm = (async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      statuses.push((await api(hub.info.api, "/v1/clusters/healthy", member)).status);
+      await Bun.sleep(25);
+    }
+    return statuses;
+  })();
   const results = await Promise.all(Array.from({ length: 300 }, () => api(hub.info.api, "/v1/clusters", creds)));
   const limited = results.filter((r) => r.status === 429);
   expect(limited.length).toBeGreaterThan(0);
   expect(limited[0]!.body).toMatchObject({ error: { code: "ERR_RATE_LIMITED" } });
+  expect(await calm).toEqual(Array(20).fill(200));
   // health needs no certificate and is keyed by address, so it has its own budget
   expect((await api(hub.info.api, "/v1/health", { ca: creds.ca })).status).toBe(200);
 });
