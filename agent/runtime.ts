@@ -8,7 +8,6 @@ import type { Connection, PeerId } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
 import { readFileSync } from "node:fs";
-import { createCsr } from "../hub/ca/csr.ts";
 import { exportPkcs8Pem, exportSpkiDer, generateKeyPair } from "../hub/ca/keys.ts";
 import { createLogger, type LogLevel } from "../plugins/host/log.ts";
 import { backoffMs, sleep } from "../plugins/mesh-libp2p/discovery.ts";
@@ -138,6 +137,8 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   };
 
   const renew = async (hub: PeerId): Promise<void> => {
+    // CSR building (@peculiar/x509 and its reflect shim) loads at the first renewal, not at start.
+    const { createCsr } = await import("../hub/ca/csr.ts");
     const keys = await generateKeyPair();
     const csr = await createCsr(keys);
     const subjectPublicKey = await exportSpkiDer(keys.publicKey);

@@ -2,7 +2,7 @@
  * Footprint of the shipped binaries beside a bare compiled Bun program built
  * and measured in the same run (so ratios survive a noisy machine):
  *   - binary size
- *   - cold start: `--version` to exit, and hub start to run.json
+ *   - cold start: `--version` and `--help` to exit, and hub start to run.json
  *   - idle RSS: bare program vs agent after join, hub alone and with 20 agents
  * Prints medians. Usage: bun run bench:footprint [-- --runs 7 --agents 20]
  */
@@ -33,11 +33,11 @@ const bareBin = join(work, "bare");
 const b = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", "--bytecode", "--format=esm", `--outfile=${bareBin}`, bareSrc]);
 if (b.exitCode !== 0) throw new Error(b.stderr.toString());
 
-async function startTime(bin: string): Promise<number> {
+async function startTime(bin: string, arg = "--version"): Promise<number> {
   const xs: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
-    const r = await run(bin, ["--version"]);
+    const r = await run(bin, [arg]);
     if (r.exitCode !== 0) throw new Error(r.stderr);
     xs.push(performance.now() - t);
   }
@@ -62,6 +62,8 @@ add("binary size (hub)", statSync(bareBin).size / 1e6, statSync(hubBin).size / 1
 const bareStart = await startTime(bareBin);
 add("start to exit, --version (agent)", bareStart, await startTime(agentBin), ms);
 add("start to exit, --version (hub)", bareStart, await startTime(hubBin), ms);
+add("start to exit, --help (agent)", bareStart, await startTime(agentBin, "--help"), ms);
+add("start to exit, --help (hub)", bareStart, await startTime(hubBin, "--help"), ms);
 
 // hub cold start to ready (run.json written), median over runs
 const hubDir = tempDir("grey-bench-hub-");
@@ -80,6 +82,7 @@ rows.push(["hub start to ready (run.json)", "-", ms(median(readyTimes)), "-"]);
 
 // agent idle RSS after join, and hub RSS with N agents
 const hub = await startHub(hubDir, ["--heartbeat-interval", "1s"], true);
+await Bun.sleep(1500); // settled like the bare program, not the instant run.json appears
 const hubAlone = rssMb(hub.proc.pid);
 const agentPids: number[] = [];
 for (let i = 0; i < agentCount; i++) {

@@ -86,6 +86,11 @@ for (let i = -1; i < runs; i++) {
   console.error(`run ${i + 1}/${runs}: ${hubRates[i]!.toFixed(0)} subtasks/s through the hub`);
 }
 
+// how the agents' streams were secured: full handshakes vs resumed sessions (hub side)
+const handshakeLines = (await (await fetch(hub.info.api + "/metrics", { tls: { ca: creds.ca, cert: creds.cert, key: creds.key } } as RequestInit)).text())
+  .split("\n").filter((l) => l.startsWith("grey_session_handshakes_total"));
+console.error(`hub sessions: ${handshakeLines.join(", ") || "(no metric)"}`);
+
 // baseline: the same subtasks in process
 const cores = availableParallelism();
 const ex = wasmExecutor({ concurrency: cores, queuedTasksMax: subtasks + cores })(testComponents);

@@ -34,6 +34,12 @@ export const pushesPerStreamMax = 16;
  * that may wait for a commit: the worker claims no more until they drain.
  */
 export const completionsPerCommitMax = 64;
+/**
+ * Longest wait between outbox push attempts while the hub is away (jittered
+ * down to half): how soon after the hub's return the backlog starts to drain,
+ * against one failed dial per agent per wait while it is down.
+ */
+export const outboxRetryCapMs = 2_000;
 /** A "wait" assignment must finish within the stream's exchange bound. */
 export const waitModeTimeoutMs = 9_000;
 
@@ -235,7 +241,7 @@ export function tasksAgentService(init: { concurrency?: number; pq?: PqPolicy } 
             failures++;
             logger.debug("outbox push failed", { error: (err as Error).message, failures });
           }
-          const waitMs = failures ? backoffMs(Math.min(failures, 5)) * (0.5 + Math.random()) : workerPollMs * 2;
+          const waitMs = failures ? Math.min(outboxRetryCapMs, backoffMs(Math.min(failures, 5))) * (0.5 + Math.random() / 2) : workerPollMs * 2;
           await new Promise<void>((resolve) => {
             const t = setTimeout(resolve, waitMs);
             kick = () => {

@@ -14,3 +14,5 @@ export const FEDLOG_DB = "fedlog.db";
 export const gossipEveryMsMax = 1_000;
 /** How long add-peer waits for a new hub (a learner) to catch up before promoting it to voter. Then: TimeoutError, it stays a learner. */
 export const peerCatchUpTimeoutMs = 120_000;
+/** Seat-keeper round (claim the parent seat, reconcile the parent's membership): 5 ticks, at least this. */
+export const seatRoundMsMin = 200;

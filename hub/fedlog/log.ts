@@ -23,8 +23,9 @@ import { FedlogStateMachine, type ApplyResult, type FedlogAppliers } from "./sta
 
 const bytes = z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= fedlogCommandBytesMax);
 /** `group` names the Raft group the command is for (absent: the default group, as flat hubs send it). */
-const ForwardRequest = z.object({ v: z.literal(1), type: z.literal("fedlog-propose"), group: RaftGroupId.optional(), command: bytes });
-type ForwardHandler = (ch: Channel, conn: Connection, command: Uint8Array) => Promise<void>;
+const ForwardRequest = z.object({ v: z.literal(1), type: z.literal("fedlog-propose"), group: RaftGroupId.optional(), relayed: z.literal(true).optional(), command: bytes });
+type ForwardRequest = z.infer<typeof ForwardRequest>;
+type ForwardHandler = (ch: Channel, conn: Connection, req: ForwardRequest) => Promise<void>;
 
 /** One /grey/fedlog/1.0.0 handler per libp2p node, dispatching to the group a request names. */
 class ForwardEndpoint {
@@ -44,7 +45,7 @@ class ForwardEndpoint {
         this.stats.unknownGroup++;
         throw new UnknownGroupError(group);
       }
-      await handler(ch, conn, req.command);
+      await handler(ch, conn, req);
     }) as never, { maxInboundStreams: 64 });
     await this.handling;
   }
@@ -128,6 +129,7 @@ export class FederationLog {
   readonly peers: Map<number, RaftPeer>;
   readonly self: number;
   readonly group: string;
+  private relaySeq = 0;
 
   constructor(private readonly init: FederationLogInit, private readonly deps: { node: Libp2pLike & { handle: Function }; registry: Registry; logger: Logger; appliers?: FedlogAppliers }) {
     this.self = nodeIdOfPeer(init.selfPeerId);
@@ -160,7 +162,7 @@ export class FederationLog {
 
   async start(): Promise<void> {
     await this.driver.start();
-    await forwardEndpoint(this.deps.node).register(this.group, (ch, conn, command) => this.serveForward(ch, conn, command));
+    await forwardEndpoint(this.deps.node).register(this.group, (ch, conn, req) => this.serveForward(ch, conn, req));
   }
 
   async stop(): Promise<void> {
@@ -245,18 +247,21 @@ export class FederationLog {
     return { member };
   }
 
-  private async writeOnce(data: Uint8Array, budgetMs: number): Promise<{ index: number } & ApplyResult> {
+  private async writeOnce(data: Uint8Array, budgetMs: number, relayed = false): Promise<{ index: number } & ApplyResult> {
     const l = this.driver.leader();
-    if (!l) throw new NotLeaderError(0);
-    if (l.self) {
+    if (l?.self) {
       const r = await this.driver.propose(data, { signal: AbortSignal.timeout(Math.max(1, budgetMs)) });
       return { index: r.index, ...(r.result as ApplyResult) };
     }
-    const peer = this.peers.get(l.id);
-    if (!peer) throw new NotLeaderError(l.id);
+    // A hub outside the group (waiting for a seat, or not yet an observer) never hears of the
+    // leader: it hands the command to any known member, which relays it to its leader (one hop).
+    const outside = !l && !relayed && !this.driver.membership().voters.includes(this.self) && this.peers.size > 0;
+    const to = l ? l.id : outside ? [...this.peers.keys()][this.relaySeq++ % this.peers.size]! : 0;
+    const peer = this.peers.get(to);
+    if (!peer || (relayed && !l)) throw new NotLeaderError(l?.id ?? 0);
     const target = peer.multiaddrs.length ? peer.multiaddrs.map((a) => multiaddr(a)) : peer.peerId;
     const res = await request(this.deps.node as never, target, PROTOCOL_FEDLOG, async (ch) => {
-      await ch.send({ type: "fedlog-propose", ...(this.group === DEFAULT_RAFT_GROUP ? {} : { group: this.group }), command: data });
+      await ch.send({ type: "fedlog-propose", ...(this.group === DEFAULT_RAFT_GROUP ? {} : { group: this.group }), ...(outside || relayed ? { relayed: true } : {}), command: data });
       return ch.receive(ForwardResult);
     }, Math.max(1, budgetMs));
     return res.ok ? { index: res.index, ok: true } : { index: res.index, ok: false, code: res.code ?? "ERR_FEDLOG_REJECTED", message: res.message ?? "refused" };
@@ -269,12 +274,14 @@ export class FederationLog {
     }
   }
 
-  private async serveForward(ch: Channel, conn: Connection, command: Uint8Array): Promise<void> {
+  private async serveForward(ch: Channel, conn: Connection, req: ForwardRequest): Promise<void> {
     const remote = conn.remotePeer.toString();
     if (![...this.peers.values()].some((p) => p.peerId === remote)) throw new UnauthorizedError(`not a hub of consensus group ${this.group}`);
-    const r = await this.driver.propose(command);
-    const res = r.result as ApplyResult;
-    await ch.send({ type: "fedlog-result", index: r.index, ok: res.ok, ...(res.ok ? {} : { code: res.code, message: res.message }) });
+    // from a hub outside the group: relay to our leader (once: a relayed request is never relayed again)
+    const r = req.relayed && !this.isLeader()
+      ? await this.writeOnce(req.command, fedlogWriteTimeoutMs, true)
+      : await this.driver.propose(req.command).then((p) => ({ index: p.index, ...(p.result as ApplyResult) }));
+    await ch.send({ type: "fedlog-result", index: r.index, ok: r.ok, ...(r.ok ? {} : { code: r.code, message: r.message }) });
   }
 }
 

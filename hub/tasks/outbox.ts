@@ -23,6 +23,54 @@ export interface ApplyOutcome {
   results: { applied: number; duplicate: number; unknown: number };
 }
 
+/** Pushes (from any agents) committed in one tasks.db transaction: one fsync for all that arrived while the previous commit ran. */
+export const pushesPerCommitMax = 64;
+
+/**
+ * Group commit of outbox pushes: each push applies in its own savepoint (a
+ * bad one fails alone) inside one transaction per flush; every caller's
+ * promise settles only after that transaction committed, so an agent is
+ * acknowledged only for what is on disk.
+ */
+export class OutboxReceiver {
+  readonly #queue: { peerId: string; clusterId: string; entries: OutboxEntry[]; settle: (r: ApplyOutcome | Error) => void }[] = [];
+  #scheduled = false;
+  readonly stats = { commits: 0, pushes: 0 };
+  constructor(private readonly store: TaskStore, private readonly pushesMax = pushesPerCommitMax) {}
+
+  apply(peerId: string, clusterId: string, entries: OutboxEntry[]): Promise<ApplyOutcome> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ peerId, clusterId, entries, settle: (r) => (r instanceof Error ? reject(r) : resolve(r)) });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#flush()); // after pending I/O: pushes that arrived meanwhile join this commit
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    while (this.#queue.length) {
+      const batch = this.#queue.splice(0, this.pushesMax);
+      let outcomes: (ApplyOutcome | Error)[];
+      try {
+        outcomes = this.store.tx(() => batch.map((p) => {
+          try {
+            return applyOutbox(this.store, p.peerId, p.clusterId, p.entries);
+          } catch (err) {
+            return err as Error;
+          }
+        }));
+        this.stats.commits++;
+        this.stats.pushes += batch.length;
+      } catch (err) {
+        outcomes = batch.map(() => err as Error);
+      }
+      batch.forEach((p, i) => p.settle(outcomes[i]!));
+    }
+  }
+}
+
 /** Failure reasons worth another attempt on another cluster. */
 export const retryableReasons = new Set(["aborted", "disabled"]);
 

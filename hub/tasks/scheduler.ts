@@ -233,10 +233,12 @@ export function createScheduler(deps: SchedulerDeps) {
       last.bytes += size;
       batches.set(pick.clusterId, list);
     }
+    // Mark first (every batch of the tick in one transaction: one fsync): a result can arrive (outbox) before the assign reply does.
+    store.tx(() => {
+      for (const list of batches.values()) for (const b of list) for (const s of b.specs) store.markAssigned(s.id, b.member.clusterId, b.member.peerId, admitted.get(s.id));
+    });
     await Promise.all([...batches.values()].map(async (list) => {
       for (const b of list) {
-        // Mark first: a result can arrive (outbox) before the assign reply does.
-        store.tx(() => { for (const s of b.specs) store.markAssigned(s.id, b.member.clusterId, b.member.peerId, admitted.get(s.id)); });
         try {
           await deps.recordAssignments?.(b.member.clusterId, b.specs.map((s) => s.id));
           const r = await deps.deliver(b.member, b.specs);

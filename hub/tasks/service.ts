@@ -23,7 +23,7 @@ import { UsageMeter } from "../billing/meter.ts";
 import { caPaths } from "../ca/layout.ts";
 import type { Member } from "../registry/index.ts";
 import type { HubService, HubServiceContext } from "../services.ts";
-import { applyOutbox, meteredUsage } from "./outbox.ts";
+import { meteredUsage, OutboxReceiver } from "./outbox.ts";
 import { taskRoutes } from "./routes.ts";
 import { createScheduler } from "./scheduler.ts";
 import { capacityUnbounded, resolveSharedCapacity } from "./sharing.ts";
@@ -117,6 +117,7 @@ export function tasksService(fedlog?: FedlogWrites): HubService & { store?: Task
       const tick = () => void scheduler.tick().catch((err) => logger.error("scheduler tick failed", { error: (err as Error).message }));
       timer = setInterval(tick, schedulerTickMs);
 
+      const receiver = new OutboxReceiver(store);
       await node.handle(PROTOCOL_OUTBOX, serve(PROTOCOL_OUTBOX, async (ch, conn) => {
         const peer = conn.remotePeer.toString();
         let member: Member | undefined;
@@ -133,7 +134,7 @@ export function tasksService(fedlog?: FedlogWrites): HubService & { store?: Task
             throw err;
           });
           if (!push) break;
-          const r = applyOutbox(store!, peer, member!.clusterId, push.entries);
+          const r = await receiver.apply(peer, member!.clusterId, push.entries);
           records.inc({ result: "applied" }, r.applied);
           records.inc({ result: "duplicate" }, r.skipped);
           for (const reported of r.usage) {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeCbor } from "../../plugins/sdk/codec.ts";
-import { applyOutbox } from "./outbox.ts";
+import { applyOutbox, OutboxReceiver } from "./outbox.ts";
 import { aggregate, planTask, splitItems } from "./spec.ts";
 import { TaskStore } from "./store.ts";
 
@@ -37,6 +37,32 @@ describe("outbox receipt", () => {
       expect(new TextDecoder().decode(s.output!)).toBe("x");
       expect(s.result_cluster).toBe("x");
       expect(s.duplicates).toBe(1);
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("group commit: pushes from several agents commit in one transaction, each acknowledged for its own entries; a bad push fails alone", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "grey-tasks-"));
+    const store = TaskStore.open(join(dir, "tasks.db"), clock);
+    try {
+      store.createTask("t2", planTask({ module: "AA==", partitions: Array.from({ length: 6 }, (_, i) => ({ input: String(i) })) }), "test");
+      const result = (i: number) => encodeCbor({ subtaskId: `t2.${i}`, taskId: "t2", attempt: 1, ok: true, output: utf8(String(i)), cpuMs: 1, wallMs: 1, startedAt: 1, finishedAt: 2 });
+      const receiver = new OutboxReceiver(store);
+      const push = (peer: string, from: number, n: number) =>
+        receiver.apply(peer, peer, Array.from({ length: n }, (_, k) => ({ seq: k + 1, kind: "result" as const, at: 1, body: result(from + k) })));
+      const bad = receiver.apply("peer-bad", "bad", [{ seq: 1, kind: "result", at: 1, body: new Uint8Array([0xff, 0xff]) }]);
+      const [a, b, c] = await Promise.all([push("peer-a", 0, 2), push("peer-b", 2, 2), push("peer-c", 4, 2)]);
+      await expect(bad).rejects.toThrow();
+      expect([a.highWater, b.highWater, c.highWater]).toEqual([2, 2, 2]);
+      expect(receiver.stats).toEqual({ commits: 1, pushes: 4 });
+      expect(store.subtasksOf("t2").every((s) => s.state === "done")).toBe(true);
+      expect(store.highWater("peer-bad")).toBe(0);
+      // A resend after a lost ack: skipped, nothing applied twice.
+      const again = await push("peer-a", 0, 2);
+      expect(again).toMatchObject({ applied: 0, skipped: 2, highWater: 2 });
+      expect(store.subtask("t2.0")!.duplicates).toBe(0);
     } finally {
       store.close();
       rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,11 @@
+import { seg } from "./lib2.ts";
+seg("start");
+(globalThis as any)["@libp2p/crypto"] = await import("@libp2p/crypto"); seg("@libp2p/crypto");
+(globalThis as any)["@libp2p/kad-dht"] = await import("@libp2p/kad-dht"); seg("@libp2p/kad-dht");
+(globalThis as any)["libp2p"] = await import("libp2p"); seg("libp2p");
+(globalThis as any)["@libp2p/tcp"] = await import("@libp2p/tcp"); seg("@libp2p/tcp");
+(globalThis as any)["@libp2p/identify"] = await import("@libp2p/identify"); seg("@libp2p/identify");
+(globalThis as any)["@chainsafe/libp2p-yamux"] = await import("@chainsafe/libp2p-yamux"); seg("@chainsafe/libp2p-yamux");
+(globalThis as any)["cbor-x"] = await import("cbor-x"); seg("cbor-x");
+(globalThis as any)["bun:sqlite"] = await import("bun:sqlite"); seg("bun:sqlite");
+(globalThis as any)["@chainsafe/libp2p-noise"] = await import("@chainsafe/libp2p-noise"); seg("@chainsafe/libp2p-noise");
