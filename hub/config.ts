@@ -74,7 +74,7 @@ const HubFile = z.object({
       /** Hubs that hold no seat follow the global log as learners, so they serve its state (agreements). Default true. */
       observers: z.boolean().default(true),
     }).optional(),
-  }).optional(),
+  }).superRefine((c, ctx) => checkConsensusLevel(c, (path, message) => ctx.addIssue({ code: "custom", path: path.slice(1), message }))).optional(),
   /** Cloud/on-prem connectors: allow-lists and endpoints (plugins/connector-config/config.ts). */
   connectors: ConnectorsShape,
   /** Attested sessions (hub ↔ agents): hybrid ML-KEM-768 policy, default "offer". */
@@ -98,7 +98,6 @@ export function loadHubConfig(dataDir: string, overrides: Partial<z.input<typeof
   // Every problem of the file at once (schema, then the files connectors name), with its line.
   const parsed = parseConfigText(readFileSync(path, "utf8"), HUB_CONFIG_FILE, HubFile, configProblemLines);
   const resolvedConnectors = resolveConnectors(parsed.data.connectors, dataDir, parsed.problem);
-  if (parsed.data.consensus) checkConsensusLevel(parsed.data.consensus, parsed.problem);
   parsed.finish();
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const r = HubFile.safeParse({ ...parsed.data, ...defined });
@@ -107,7 +106,7 @@ export function loadHubConfig(dataDir: string, overrides: Partial<z.input<typeof
 }
 
 /** What the consensus level needs besides the schema (every problem reported with the others). */
-export function checkConsensusLevel(c: NonNullable<z.infer<typeof HubFile>["consensus"]>, problem: (path: (string | number)[], message: string) => void): void {
+export function checkConsensusLevel(c: { level: string; region?: string | undefined; global?: unknown }, problem: (path: (string | number)[], message: string) => void): void {
   if (c.level !== "flat" && !c.region) problem(["consensus", "region"], `required with level "${c.level}"`);
   if (c.level === "global" && !c.global) problem(["consensus", "global"], 'required with level "global" (founders: one hub per region)');
   if (c.level !== "global" && c.global) problem(["consensus", "global"], `only with level "global" (level is "${c.level}")`);

@@ -4,7 +4,7 @@
  * the admin credentials (a follower redirects to the leader). The new hub runs
  * with `--raft-join` (or hub.json consensus.join) and the group's peers; it is
  * added as a learner and promoted to voter once it has caught up.
- * `consensus status` shows the group as the hub sees it.
+ * `consensus status` shows every group of the hub (`groups`: region and global in a hierarchy).
  */
 import { resolve } from "node:path";
 import { requireString, type Command } from "../../plugins/host/cli.ts";
@@ -35,7 +35,7 @@ export const consensusCommands: Record<string, Command> = {
     },
   },
   "consensus status": {
-    summary: "the federation log's group as this hub sees it (role, leader, voters, learners, hubs)",
+    summary: "every consensus group of this hub (flat: the federation log; hierarchy: region and global) with role, leader, voters, learners, seats",
     usage: "consensus status --data-dir DIR",
     options: { ...dataDirOpt },
     async run(v) {

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EXAMPLE_YAML } from "../../hub/agreements/testdata.ts";
-import { adminCreds, api, initHub, requireBinaries, startHub, stopAll, tempDir, waitFor, type Creds, type Daemon, type HubRun } from "./harness.ts";
+import { adminCreds, api, hubBin, initHub, run, requireBinaries, startHub, stopAll, tempDir, waitFor, type Creds, type Daemon, type HubRun } from "./harness.ts";
 
 type Hub = { dir: string; region: string; peerId: string; port: number; daemon?: Daemon & { info: HubRun } };
 type Group = { group: string; member: number; role: string; leader: { member: number; api?: string } | null; voters: number[]; learners: number[] };
@@ -112,6 +112,12 @@ test("the global group is formed by the region leaders; a killed region leader's
   const first = await seatsFollowLeaders(hubs);
   console.log(`hierarchy: seats settled after ${Date.now() - t0} ms (voters ${first.voters.join(", ")})`);
   await applyAgreement(hubs, EXAMPLE_YAML);
+  // the operator sees every group of a hub
+  const st = await run(hubBin, ["consensus", "status", "--data-dir", hubs[1]!.dir]);
+  expect(st.exitCode).toBe(0);
+  const status = JSON.parse(st.stdout) as View;
+  expect(status.groups.map((g) => g.group)).toEqual(["region:eu", "global"]);
+  expect(group(status, "global")!.voters).toEqual(first.voters);
 
   const killedAt = Date.now();
   await first.euLeader.daemon!.stop("SIGKILL");
