@@ -11,7 +11,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { cpSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EXAMPLE_YAML } from "../../hub/agreements/testdata.ts";
-import { adminCreds, agentBin, api, hubBin, createToken, initHub, requireBinaries, run, startAgent, startHub, stopAll, tempDir, waitFor, type Creds, type Daemon, type HubRun } from "./harness.ts";
+import { adminCreds, agentBin, api, hubBin, createToken, initHub, requireBinaries, run, startAgent, startHub, stopAll, tempDir, waitFor, type Creds, type Daemon, type HubRun, freePorts } from "./harness.ts";
 
 type Hub = { dir: string; peerId: string; port: number; daemon?: Daemon & { info: HubRun } };
 type Consensus = { member: number; role: string; leader: { member: number; api?: string } | null; voters: number[]; hubs: { member: number; api: string }[] };
@@ -22,12 +22,12 @@ const addr = (h: Hub) => `/ip4/127.0.0.1/tcp/${h.port}/p2p/${h.peerId}`;
 
 beforeAll(async () => {
   requireBinaries();
-  const base = 20_000 + Math.floor(Math.random() * 30_000);
+  const ports = await freePorts(8);
   for (let i = 0; i < 3; i++) {
     const dir = tempDir(`grey-ha-${i}-`);
     const r = await initHub(dir, i === 0 ? ["--org", "acme"] : ["--federation-from", hubs[0]!.dir, "--name", `hub-${i + 1}`]);
     const peerId = /hub peer id\s+(\S+)/.exec(r.stdout)![1]!;
-    hubs.push({ dir, peerId, port: base + i });
+    hubs.push({ dir, peerId, port: ports[i]! });
   }
   creds = adminCreds(hubs[0]!.dir);
   await Promise.all(hubs.map(async (h) => {

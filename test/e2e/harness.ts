@@ -182,3 +182,26 @@ export async function api(base: string, path: string, creds: Creds, post?: unkno
   }
   return { status: res.status, body, text };
 }
+
+/**
+ * `n` TCP ports free on 127.0.0.1 right now, for tests that must know a node's
+ * address before it starts (Raft peers). Picked below Linux's ephemeral range
+ * (32768+) so outgoing connections cannot take them meanwhile, and each is
+ * checked by binding it.
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const { createServer } = await import("node:net");
+  const bindable = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+    });
+  const ports: number[] = [];
+  for (let tries = 0; ports.length < n && tries < 1000; tries++) {
+    const p = 20_000 + Math.floor(Math.random() * 12_000);
+    if (!ports.includes(p) && (await bindable(p))) ports.push(p);
+  }
+  if (ports.length < n) throw new Error(`could not find ${n} free ports`);
+  return ports;
+}

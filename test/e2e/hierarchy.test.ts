@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EXAMPLE_YAML } from "../../hub/agreements/testdata.ts";
-import { adminCreds, api, hubBin, initHub, run, requireBinaries, startHub, stopAll, tempDir, waitFor, type Creds, type Daemon, type HubRun } from "./harness.ts";
+import { adminCreds, api, hubBin, initHub, run, requireBinaries, startHub, stopAll, tempDir, waitFor, type Creds, type Daemon, type HubRun, freePorts } from "./harness.ts";
 
 type Hub = { dir: string; region: string; peerId: string; port: number; daemon?: Daemon & { info: HubRun } };
 type Group = { group: string; member: number; role: string; leader: { member: number; api?: string } | null; voters: number[]; learners: number[] };
@@ -27,11 +27,11 @@ const regions = ["eu", "eu", "eu", "us", "ap"];
 
 beforeAll(async () => {
   requireBinaries();
-  const base = 20_000 + Math.floor(Math.random() * 30_000);
+  const ports = await freePorts(8);
   for (const [i, region] of regions.entries()) {
     const dir = tempDir(`grey-hier-${region}-${i}-`);
     const r = await initHub(dir, i === 0 ? ["--org", "acme"] : ["--federation-from", hubs[0]!.dir, "--name", `hub-${i + 1}`]);
-    hubs.push({ dir, region, peerId: /hub peer id\s+(\S+)/.exec(r.stdout)![1]!, port: base + i });
+    hubs.push({ dir, region, peerId: /hub peer id\s+(\S+)/.exec(r.stdout)![1]!, port: ports[i]! });
   }
   creds = adminCreds(hubs[0]!.dir);
   const founders = [hubs[0]!, hubs[3]!, hubs[4]!].map((h) => h.peerId); // one hub per region
