@@ -18,11 +18,12 @@ type Consensus = { member: number; role: string; leader: { member: number; api?:
 const hubs: Hub[] = [];
 let creds: Creds;
 let after: { live: Hub[]; leader: Hub; agreementId: string } | undefined;
+let ports: number[] = [];
 const addr = (h: Hub) => `/ip4/127.0.0.1/tcp/${h.port}/p2p/${h.peerId}`;
 
 beforeAll(async () => {
   requireBinaries();
-  const ports = await freePorts(8);
+  ports = await freePorts(4);
   for (let i = 0; i < 3; i++) {
     const dir = tempDir(`grey-ha-${i}-`);
     const r = await initHub(dir, i === 0 ? ["--org", "acme"] : ["--federation-from", hubs[0]!.dir, "--name", `hub-${i + 1}`]);
@@ -119,7 +120,7 @@ test("a fourth hub is added to the running group (learner, then voter), catches 
   if (!after) throw new Error("needs the previous test");
   const dir = tempDir("grey-ha-3-");
   const r = await initHub(dir, ["--federation-from", hubs[0]!.dir, "--name", "hub-4"]);
-  const h4: Hub = { dir, peerId: /hub peer id\s+(\S+)/.exec(r.stdout)![1]!, port: hubs[0]!.port + 3 };
+  const h4: Hub = { dir, peerId: /hub peer id\s+(\S+)/.exec(r.stdout)![1]!, port: ports[3]! };
   const peers = hubs.flatMap((o) => ["--raft-peer", addr(o)]);
   h4.daemon = await startHub(dir, ["--listen", `/ip4/127.0.0.1/tcp/${h4.port}`, "--heartbeat-interval", "500ms", "--raft-join", ...peers]);
 
