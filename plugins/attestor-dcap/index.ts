@@ -18,9 +18,8 @@ import { collateralFromQvlJson, type DcapCollateral } from "../../attest/dcap/co
 import { TEE_TDX } from "../../attest/dcap/quote.ts";
 import { verifyDcapQuote } from "../../attest/dcap/verify.ts";
 import type { AttestationResult, Attestor, AttestorComponents, EvidenceBinding } from "../sdk/attestor.ts";
-import { bindingDigest512, failedResult, verdictResult } from "../sdk/binding.ts";
-import { decodeCbor, encodeCbor } from "../sdk/codec.ts";
-import { evidenceBytesMax } from "../sdk/limits.ts";
+import { bindingDigest512, failedResult, parseEvidenceData, verdictResult } from "../sdk/binding.ts";
+import { encodeCbor } from "../sdk/codec.ts";
 import { PLUGIN_API_VERSION } from "../sdk/plugin.ts";
 import type { Evidence } from "../sdk/wire.ts";
 import { tsmReport, type TsmFs } from "../attestor-tsm/report.ts";
@@ -85,15 +84,9 @@ export function dcapAttestor(init: DcapAttestorInit = {}) {
       return { format: DCAP_FORMAT, data: encodeCbor({ quote: r.outblob }) };
     },
     async verify(evidence: Evidence, binding: EvidenceBinding, now: Date): Promise<AttestationResult> {
-      let raw: unknown;
-      try {
-        raw = decodeCbor(evidence.data, evidenceBytesMax);
-      } catch {
-        raw = undefined;
-      }
-      const r = DcapEvidence.safeParse(raw);
-      if (!r.success) return failedResult(DCAP_FORMAT, "structure", "evidence is not { quote: bytes, collateral?: string }");
-      return verifyDcapParts(r.data, {
+      const r = parseEvidenceData(DCAP_FORMAT, evidence.data, DcapEvidence, "{ quote: bytes, collateral?: string }");
+      if (!r.ok) return r.result;
+      return verifyDcapParts(r.value, {
         at: now, roots: init.roots ?? [], reportData: bindingDigest512(binding),
         ...(init.allowedStatuses ? { allowedStatuses: init.allowedStatuses } : {}), requireCollateral: init.requireCollateral ?? false,
       });

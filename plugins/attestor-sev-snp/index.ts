@@ -15,10 +15,9 @@
 import { z } from "zod";
 import { verifySnpReport } from "../../attest/sev-snp/report.ts";
 import type { AttestationResult, Attestor, AttestorComponents, EvidenceBinding } from "../sdk/attestor.ts";
-import { bindingDigest512, failedResult, verdictResult } from "../sdk/binding.ts";
-import { decodeCbor, encodeCbor } from "../sdk/codec.ts";
+import { bindingDigest512, failedResult, parseEvidenceData, verdictResult } from "../sdk/binding.ts";
+import { encodeCbor } from "../sdk/codec.ts";
 import { AttestationError } from "../sdk/errors.ts";
-import { evidenceBytesMax } from "../sdk/limits.ts";
 import { PLUGIN_API_VERSION } from "../sdk/plugin.ts";
 import type { Evidence } from "../sdk/wire.ts";
 import { parseSnpCertTable, SNP_CERT_GUIDS, tsmReport, type TsmFs } from "../attestor-tsm/report.ts";
@@ -73,15 +72,9 @@ export function snpAttestor(init: SnpAttestorInit = {}) {
       return { format: SNP_FORMAT, data: encodeCbor({ report: r.outblob, vcek }) };
     },
     async verify(evidence: Evidence, binding: EvidenceBinding, now: Date): Promise<AttestationResult> {
-      let raw: unknown;
-      try {
-        raw = decodeCbor(evidence.data, evidenceBytesMax);
-      } catch {
-        raw = undefined;
-      }
-      const r = SnpEvidence.safeParse(raw);
-      if (!r.success) return failedResult(SNP_FORMAT, "structure", "evidence is not { report: bytes, vcek: bytes }");
-      return verifySnpParts(r.data, { at: now, roots: init.roots ?? [], reportData: bindingDigest512(binding), allowDebug: init.allowDebug ?? false });
+      const r = parseEvidenceData(SNP_FORMAT, evidence.data, SnpEvidence, "{ report: bytes, vcek: bytes }");
+      if (!r.ok) return r.result;
+      return verifySnpParts(r.value, { at: now, roots: init.roots ?? [], reportData: bindingDigest512(binding), allowDebug: init.allowDebug ?? false });
     },
   });
 }

@@ -12,6 +12,9 @@
  */
 import { createHash } from "node:crypto";
 import type { AttestationResult, Check, EvidenceBinding } from "./attestor.ts";
+import type { z } from "zod";
+import { decodeCbor } from "./codec.ts";
+import { evidenceBytesMax } from "./limits.ts";
 
 const DOMAIN = new TextEncoder().encode("grey-attest-binding/v1\0");
 
@@ -85,4 +88,24 @@ export function verdictResult<T>(
 /** A failed result with one check (malformed evidence before any verifier ran). */
 export function failedResult(format: string, name: string, detail: string): AttestationResult {
   return { format, ok: false, checks: [{ name, ok: false, detail: detail.slice(0, checkDetailMax) }], failed: name, claims: {} };
+}
+
+/**
+ * Decode evidence bytes (CBOR, at most evidenceBytesMax) and validate them
+ * with `schema`; anything else is a failed `structure` check naming `shape`.
+ */
+export function parseEvidenceData<S extends z.ZodType>(
+  format: string,
+  data: Uint8Array,
+  schema: S,
+  shape: string,
+): { ok: true; value: z.infer<S> } | { ok: false; result: AttestationResult } {
+  let raw: unknown;
+  try {
+    raw = decodeCbor(data, evidenceBytesMax);
+  } catch {
+    raw = undefined;
+  }
+  const r = schema.safeParse(raw);
+  return r.success ? { ok: true, value: r.data } : { ok: false, result: failedResult(format, "structure", `evidence is not ${shape}`) };
 }
