@@ -212,9 +212,10 @@ export function tasksAgentService(init: { concurrency?: number; pq?: PqPolicy } 
       const pushOnce = async (): Promise<boolean> => {
         if (s.pending(1).length === 0) return false;
         const hub = await ctx.connectHub(stopping.signal);
-        const membership = ctx.membership();
+        // the agent's own hub, or (HA) another hub of the federation while its own is unreachable
+        const hubPeer = hub.toString();
         await request(node, hub, PROTOCOL_OUTBOX, async (ch) => {
-          const sc = await secureInitiator(ch, local(), verifierFor(membership.hubPeerId), { ...sessionOpts, resume: { cache: outboxSessions, peer: membership.hubPeerId } });
+          const sc = await secureInitiator(ch, local(), verifierFor(hubPeer), { ...sessionOpts, resume: { cache: outboxSessions, peer: hubPeer } });
           if (sc.remote.role !== "hub") throw new UnauthorizedError("outbox peer is not a hub");
           learn(sc.session.remote);
           for (let i = 0; i < pushesPerStreamMax; i++) {

@@ -12,6 +12,7 @@ import { z } from "zod";
 import { decodeCbor, encodeCbor } from "../../plugins/sdk/codec.ts";
 import { MalformedInputError, UnsupportedVersionError } from "../../plugins/sdk/errors.ts";
 import { multiaddrsPerPeerMax } from "../../plugins/sdk/limits.ts";
+import { TASK_COMMANDS } from "./task-commands.ts";
 
 export const FEDLOG_COMMAND_VERSION = 1;
 /** Largest encoded command. Larger: propose refuses it (MessageTooLargeError from the codec). */
@@ -53,7 +54,7 @@ export const SeatClaimed = z.object({
   type: z.literal("seat-claimed"), child: z.string().regex(/^[a-z0-9][a-z0-9:/-]{0,62}$/), member: z.number().int().positive(),
   childTerm: z.number().int().min(0), hubs: z.array(HubAddress).min(1).max(16), at: ms,
 });
-export const FedlogCommand = z.discriminatedUnion("type", [MemberJoined, MemberRenewed, MemberRevoked, AgreementApplied, TaskAssigned, HubAnnounced, HubAdded, HubRemoved, SeatClaimed]);
+export const FedlogCommand = z.discriminatedUnion("type", [MemberJoined, MemberRenewed, MemberRevoked, AgreementApplied, TaskAssigned, HubAnnounced, HubAdded, HubRemoved, SeatClaimed, ...TASK_COMMANDS]);
 export type FedlogCommand = z.infer<typeof FedlogCommand>;
 
 export function encodeCommand(cmd: FedlogCommand): Uint8Array {

@@ -8,12 +8,14 @@ import { Hono, type Context } from "hono";
 import { MalformedInputError, NotFoundError } from "../../plugins/sdk/errors.ts";
 import { apiPageSizeDefault, apiPageSizeMax } from "../../plugins/sdk/limits.ts";
 import type { Env } from "../api/types.ts";
-import { planTask } from "./spec.ts";
+import { planTask, type TaskPlan } from "./spec.ts";
 import type { SubtaskRow, TaskRow, TaskStore } from "./store.ts";
 
 export interface TaskRoutesDeps {
   store: TaskStore;
   newId(): string;
+  /** Record a submission (default: into `store`; consensus: through the federation log). */
+  submit?(id: string, plan: TaskPlan, origin: string, consumer?: string): void | Promise<void>;
   /** Called after a task is stored (wakes the scheduler). */
   onSubmitted(id: string): void;
 }
@@ -89,7 +91,9 @@ export function taskRoutes(deps: TaskRoutesDeps) {
       const plan = planTask(body);
       const id = deps.newId();
       // The submitter's org is the consumer when a subtask is placed on another org's cluster (sharing.ts).
-      store.createTask(id, plan, `api:${c.var.identity?.name ?? c.var.identity?.cluster ?? "client"}`, c.var.identity?.org);
+      const origin = `api:${c.var.identity?.name ?? c.var.identity?.cluster ?? "client"}`;
+      if (deps.submit) await deps.submit(id, plan, origin, c.var.identity?.org);
+      else store.createTask(id, plan, origin, c.var.identity?.org);
       deps.onSubmitted(id);
       return c.json({ id, state: "running", subtasks: plan.partitions.length }, 201);
     })

@@ -13,6 +13,9 @@
  *     are other orgs with no agreement is refused (failed, with the reason);
  *  3. completes tasks whose subtasks are all done (aggregate, or schedule the reducer).
  * Results arrive through the outbox protocol (outbox.ts), not here.
+ * Decisions are recorded through a ledger (ledger.ts): straight into tasks.db,
+ * or with consensus through the federation log (replicated.ts), where only the
+ * leader hub ticks (`leads`).
  */
 import type { Agreement } from "../agreements/store.ts";
 import type { Demand, RunningSubtask } from "../agreements/admission.ts";
@@ -21,7 +24,9 @@ import type { AuditLog } from "../audit/index.ts";
 import type { Logger } from "../../plugins/sdk/plugin.ts";
 import type { SubtaskSpec } from "../../plugins/sdk/wire-tasks.ts";
 import { subtasksPerAssignMax } from "../../plugins/sdk/wire-tasks.ts";
-import { aggregate, placementAllows, reducerInput } from "./spec.ts";
+import { placementAllows } from "./spec.ts";
+import { completion } from "./completion.ts";
+import { localLedger, type Assignment, type TaskLedger } from "./ledger.ts";
 import { placeAcross, runningEntry } from "./sharing.ts";
 import type { CrossOrgAdmission, StoredPlan, SubtaskRow, TaskStore } from "./store.ts";
 
@@ -62,10 +67,20 @@ export interface SchedulerDeps {
    * not delivered (the subtasks go back to pending).
    */
   recordAssignments?: (clusterId: string, subtaskIds: string[]) => Promise<void>;
+  /** Where decisions are recorded (default: straight into `store`; consensus: the federation log, replicated.ts). */
+  ledger?: TaskLedger;
+  /**
+   * Consensus: does this hub lead (only the leader schedules)? On becoming
+   * leader the scheduler re-delivers every assigned subtask once (agents
+   * enqueue idempotently by id), in case the old leader recorded an
+   * assignment it never delivered.
+   */
+  leads?: () => boolean;
 }
 
 export function createScheduler(deps: SchedulerDeps) {
   const { store, registry, clock, logger } = deps;
+  const ledger = deps.ledger ?? localLedger(store);
   const cooldown = new Map<string, number>();
   const plans = new Map<string, StoredPlan>();
   const planOf = (taskId: string): StoredPlan => {
@@ -77,9 +92,9 @@ export function createScheduler(deps: SchedulerDeps) {
     return p;
   };
 
-  const failover = (row: SubtaskRow, why: string) => {
+  const failover = async (row: SubtaskRow, why: string) => {
     const plan = planOf(row.task_id);
-    const next = store.release(row.id, plan.maxAttempts, why);
+    const next = await ledger.release(row, plan.maxAttempts, why);
     if (next === "unchanged") return;
     deps.onEvent?.("failover");
     deps.audit.append({ kind: "failover", actor: "hub", subject: row.id, details: { task: row.task_id, from: row.cluster_id, reason: why, next } });
@@ -87,12 +102,12 @@ export function createScheduler(deps: SchedulerDeps) {
   };
 
   /** 1. failure detection */
-  const reclaim = (now: Date) => {
+  const reclaim = async (now: Date) => {
     for (const row of store.byState("assigned")) {
       const m = row.peer_id ? registry.getByPeer(row.peer_id) : undefined;
       const state = !m ? "gone" : m.revoked ? "revoked" : registry.stateOf(m, now);
-      if (state !== "healthy") failover(row, `cluster ${row.cluster_id} is ${state}`);
-      else if (now.getTime() - (row.assigned_at ?? 0) > planOf(row.task_id).limits.timeMs + assignGraceMs) failover(row, `no result from ${row.cluster_id} before the deadline`);
+      if (state !== "healthy") await failover(row, `cluster ${row.cluster_id} is ${state}`);
+      else if (now.getTime() - (row.assigned_at ?? 0) > planOf(row.task_id).limits.timeMs + assignGraceMs) await failover(row, `no result from ${row.cluster_id} before the deadline`);
     }
   };
 
@@ -131,10 +146,10 @@ export function createScheduler(deps: SchedulerDeps) {
     };
   };
 
-  const preempt = (victim: RunningSubtask, provider: string, by: SubtaskRow, crossOrg: CrossOrgAdmission) => {
+  const preempt = async (victim: RunningSubtask, provider: string, by: SubtaskRow, crossOrg: CrossOrgAdmission) => {
     const row = store.subtask(victim.subtaskId);
     const why = `preempted on ${provider} by ${by.id} (priority ${crossOrg.priority} over ${victim.priority})`;
-    if (!row || !store.preempt(victim.subtaskId, why)) return;
+    if (!row || !(await ledger.preempt(row, why))) return;
     deps.onEvent?.("preempted");
     deps.audit.append({
       kind: "preemption", actor: "hub", subject: victim.subtaskId,
@@ -144,9 +159,9 @@ export function createScheduler(deps: SchedulerDeps) {
   };
 
   /** 2. delegation */
-  const delegate = async (now: Date) => {
+  const delegate = async (now: Date, redeliver: SubtaskRow[]) => {
     const pending = store.byState("pending", 2_000);
-    if (!pending.length) return;
+    if (!pending.length && !redeliver.length) return;
     const healthy = registry.healthy(now, { limit: 1000 }).items.filter((m) => !m.revoked && (cooldown.get(m.clusterId) ?? 0) <= now.getTime());
     if (!healthy.length) return;
     const load = new Map<string, number>(healthy.map((m) => [m.clusterId, 0]));
@@ -154,6 +169,24 @@ export function createScheduler(deps: SchedulerDeps) {
     const batches = new Map<string, { member: Member; specs: SubtaskSpec[]; bytes: number }[]>();
     const admitted = new Map<string, CrossOrgAdmission>();
     const tickSharing = deps.sharing && sharingTick(deps.sharing);
+    const batch = (pick: Member, row: SubtaskRow, plan: StoredPlan, attempt: number, crossOrgAgreement: string | undefined) => {
+      const module = row.kind === "reduce" ? plan.aggregate.module! : plan.module;
+      const agreementId = crossOrgAgreement ?? plan.agreementId;
+      const spec: SubtaskSpec = {
+        id: row.id, taskId: row.task_id, attempt, executor: "wasm", module, input: row.input, limits: plan.limits,
+        ...(agreementId ? { agreementId } : {}),
+      };
+      const list = batches.get(pick.clusterId) ?? [];
+      let last = list[list.length - 1];
+      const size = module.byteLength + row.input.byteLength + 256;
+      if (!last || last.specs.length >= subtasksPerAssignMax || last.bytes + size > assignBatchBytesMax) {
+        last = { member: pick, specs: [], bytes: 0 };
+        list.push(last);
+      }
+      last.specs.push(spec);
+      last.bytes += size;
+      batches.set(pick.clusterId, list);
+    };
     let seq = now.getTime();
     // Admission depends on the provider org, not the cluster, and a tick only adds to running sets:
     // a refusal holds for every cluster of that org and every like subtask for the rest of the tick.
@@ -194,7 +227,7 @@ export function createScheduler(deps: SchedulerDeps) {
           crossOrg = d.crossOrg;
           if (crossOrg) {
             for (const v of d.preempt) {
-              preempt(v, m.org, row, crossOrg);
+              await preempt(v, m.org, row, crossOrg);
               running.splice(running.findIndex((r) => r.subtaskId === v.subtaskId), 1);
             }
             running.push({ subtaskId: row.id, agreementId: crossOrg.agreementId, demand: crossOrg.demand, priority: crossOrg.priority, preemptible: crossOrg.preemptible, startedSeq: seq });
@@ -205,38 +238,30 @@ export function createScheduler(deps: SchedulerDeps) {
         if (!pick) {
           const reasons = [...refusals.keys()];
           if ([...refusals.values()].every(Boolean) && !ownOrgCouldRun(consumer, plan, healthy)) {
-            store.refuse(row.id, `refused: ${reasons.join("; ")}`.slice(0, heldReasonCharsMax));
+            await ledger.refuse(row, `refused: ${reasons.join("; ")}`.slice(0, heldReasonCharsMax));
             deps.onEvent?.("refused");
           } else {
             const text = `waiting for an agreement to admit it: ${reasons.join("; ")}`;
-            if (store.hold(row.id, text.length > heldReasonCharsMax ? `${text.slice(0, heldReasonCharsMax - 3)}...` : text)) deps.onEvent?.("held");
+            if (await ledger.hold(row, text.length > heldReasonCharsMax ? `${text.slice(0, heldReasonCharsMax - 3)}...` : text)) deps.onEvent?.("held");
           }
           continue;
         }
       }
       if (!pick) continue;
       load.set(pick.clusterId, load.get(pick.clusterId)! + 1);
-      const module = row.kind === "reduce" ? plan.aggregate.module! : plan.module;
-      const agreementId = crossOrg?.agreementId ?? plan.agreementId;
-      const spec: SubtaskSpec = {
-        id: row.id, taskId: row.task_id, attempt: row.attempts + 1, executor: "wasm", module, input: row.input, limits: plan.limits,
-        ...(agreementId ? { agreementId } : {}),
-      };
-      const list = batches.get(pick.clusterId) ?? [];
-      let last = list[list.length - 1];
-      const size = module.byteLength + row.input.byteLength + 256;
-      if (!last || last.specs.length >= subtasksPerAssignMax || last.bytes + size > assignBatchBytesMax) {
-        last = { member: pick, specs: [], bytes: 0 };
-        list.push(last);
-      }
-      last.specs.push(spec);
-      last.bytes += size;
-      batches.set(pick.clusterId, list);
+      batch(pick, row, plan, row.attempts + 1, crossOrg?.agreementId);
     }
-    // Mark first (every batch of the tick in one transaction: one fsync): a result can arrive (outbox) before the assign reply does.
-    store.tx(() => {
-      for (const list of batches.values()) for (const b of list) for (const s of b.specs) store.markAssigned(s.id, b.member.clusterId, b.member.peerId, admitted.get(s.id));
-    });
+    // Mark first (every batch of the tick in one transaction, or one log write): a result can arrive (outbox) before the assign reply does.
+    const marks: Assignment[] = [];
+    for (const list of batches.values()) {
+      for (const b of list) for (const s of b.specs) marks.push({ id: s.id, clusterId: b.member.clusterId, peerId: b.member.peerId, ...(admitted.has(s.id) ? { crossOrg: admitted.get(s.id)! } : {}) });
+    }
+    if (marks.length) await ledger.assign(marks);
+    // A new leader hands assigned subtasks to their clusters again (same attempt; agents keep one copy per id).
+    for (const row of redeliver) {
+      const m = row.peer_id ? registry.getByPeer(row.peer_id) : undefined;
+      if (m && !m.revoked && healthy.some((h) => h.peerId === m.peerId)) batch(m, row, planOf(row.task_id), row.attempts, row.agreement_id ?? undefined);
+    }
     await Promise.all([...batches.values()].map(async (list) => {
       for (const b of list) {
         try {
@@ -248,56 +273,40 @@ export function createScheduler(deps: SchedulerDeps) {
             for (const x of r.refused) {
               deps.onEvent?.("refused");
               const row = store.subtask(x.id);
-              if (row) store.tx(() => undoAssign(row, `refused by ${b.member.clusterId}: ${x.reason}`));
+              if (row) await undoAssign(row, `refused by ${b.member.clusterId}: ${x.reason}`);
             }
           }
           deps.audit.append({ kind: "task-delegation", actor: "hub", subject: `grey://${b.member.org}/${b.member.region}/${b.member.clusterId}`, details: { subtasks: r.accepted } });
         } catch (err) {
           cooldown.set(b.member.clusterId, clock.now() + clusterCooldownMs);
           logger.warn("delegation failed", { cluster: b.member.clusterId, error: (err as Error).message });
-          store.tx(() => { for (const s of b.specs) { const row = store.subtask(s.id); if (row) undoAssign(row, `delivery to ${b.member.clusterId} failed`); } });
+          for (const s of b.specs) {
+            const row = store.subtask(s.id);
+            if (row) await undoAssign(row, `delivery to ${b.member.clusterId} failed`).catch((e) => logger.warn("undo of an assignment failed", { subtask: s.id, error: (e as Error).message }));
+          }
         }
       }
     }));
   };
 
   /** A delivery that never happened does not count as an attempt. */
-  const undoAssign = (row: SubtaskRow, why: string) => {
+  const undoAssign = async (row: SubtaskRow, why: string) => {
     if (row.state !== "assigned") return;
-    store.db.query("UPDATE subtasks SET state = 'pending', attempts = max(attempts - 1, 0), error = ? WHERE id = ? AND state = 'assigned'").run(why, row.id);
+    await ledger.undo(row, why);
   };
 
   /** 3. completion */
-  const complete = () => {
+  const complete = async () => {
     const running = store.db.query<{ id: string }, []>("SELECT id FROM tasks WHERE state = 'running'").all();
     for (const { id } of running) {
-      const subs = store.subtasksOf(id);
-      const failed = subs.find((s) => s.state === "failed");
-      if (failed) {
-        store.finishTask(id, { error: `subtask ${failed.id} failed: ${failed.error}` });
-        deps.onEvent?.("failed");
-        plans.delete(id);
+      const c = completion(planOf(id), store.subtasksOf(id));
+      if (c.kind === "wait") continue;
+      if (c.kind === "reduce") {
+        if (!store.subtask(`${id}.r`)) await ledger.addReducer(id, c.input);
         continue;
       }
-      if (subs.some((s) => s.state !== "done")) continue;
-      const plan = planOf(id);
-      const maps = subs.filter((s) => s.kind === "map").map((s) => s.output ?? new Uint8Array());
-      const reduce = subs.find((s) => s.kind === "reduce");
-      try {
-        if (plan.aggregate.kind === "reducer") {
-          if (!reduce) {
-            store.addSubtask(`${id}.r`, id, 0, "reduce", reducerInput(maps));
-            continue;
-          }
-          store.finishTask(id, { result: reduce.output ?? new Uint8Array() });
-        } else {
-          store.finishTask(id, { result: aggregate(plan.aggregate.kind, maps, plan.aggregate.separator) });
-        }
-        deps.onEvent?.("completed");
-      } catch (err) {
-        store.finishTask(id, { error: (err as Error).message });
-        deps.onEvent?.("failed");
-      }
+      await ledger.finish(id, c.outcome);
+      deps.onEvent?.(c.event);
       plans.delete(id);
     }
   };
@@ -305,6 +314,7 @@ export function createScheduler(deps: SchedulerDeps) {
   let busy = false;
   /** A tick asked for while one runs (a result or a submission arrived): run once more right after, not at the next period. */
   let again = false;
+  let leading = false;
   return {
     async tick(): Promise<void> {
       if (busy) {
@@ -315,10 +325,17 @@ export function createScheduler(deps: SchedulerDeps) {
       try {
         do {
           again = false;
+          if (deps.leads && !deps.leads()) {
+            leading = false;
+            return;
+          }
+          // Leadership (re)gained: this hub's view of every assigned subtask is the log's; deliver them again once.
+          const redeliver = !leading && deps.leads ? store.byState("assigned") : [];
           const now = new Date(clock.now());
-          reclaim(now);
-          complete();
-          await delegate(now);
+          await reclaim(now);
+          await complete();
+          await delegate(now, redeliver.filter((r) => store.subtask(r.id)?.state === "assigned"));
+          leading = true;
         } while (again);
       } finally {
         busy = false;

@@ -23,7 +23,9 @@ import { UsageMeter } from "../billing/meter.ts";
 import { caPaths } from "../ca/layout.ts";
 import type { Member } from "../registry/index.ts";
 import type { HubService, HubServiceContext } from "../services.ts";
-import { meteredUsage, OutboxReceiver } from "./outbox.ts";
+import { localLedger } from "./ledger.ts";
+import { meteredUsage } from "./outbox.ts";
+import { replicatedLedger } from "./replicated.ts";
 import { taskRoutes } from "./routes.ts";
 import { createScheduler } from "./scheduler.ts";
 import { capacityUnbounded, resolveSharedCapacity } from "./sharing.ts";
@@ -36,7 +38,11 @@ export const schedulerTickMs = 200;
 
 const same = (a: Uint8Array, b: Uint8Array) => a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);
 
-export function tasksService(fedlog?: FedlogWrites): HubService & { store?: TaskStore; sessions?: { assign: SessionCache; outbox: SessionCache } } {
+/**
+ * `fedlog`: with consensus enabled, task state goes through the federation log
+ * (replicated.ts) and only the hub leading `fedlog.log` schedules.
+ */
+export function tasksService(fedlog?: FedlogWrites & { readonly log?: { isLeader(): boolean } | undefined }): HubService & { store?: TaskStore; sessions?: { assign: SessionCache; outbox: SessionCache } } {
   let store: TaskStore | undefined;
   let meter: UsageMeter | undefined;
   let agreements: AgreementStore | undefined;
@@ -105,7 +111,11 @@ export function tasksService(fedlog?: FedlogWrites): HubService & { store?: Task
         }, 5000);
       };
 
+      const replicated = fedlog?.active() === true;
+      const ledger = replicated ? replicatedLedger(store, fedlog!, clock) : localLedger(store);
       const scheduler = createScheduler({
+        ledger,
+        ...(replicated ? { leads: () => fedlog!.log?.isLeader() === true } : {}),
         store, registry, audit: ctx.audit, deliver, logger, clock, onEvent: (event) => events.inc({ event }),
         ...(fedlog?.active() ? { recordAssignments: (clusterId: string, ids: string[]) => recordAssignments(fedlog, clusterId, ids, clock.now()) } : {}),
         sharing: {
@@ -117,7 +127,6 @@ export function tasksService(fedlog?: FedlogWrites): HubService & { store?: Task
       const tick = () => void scheduler.tick().catch((err) => logger.error("scheduler tick failed", { error: (err as Error).message }));
       timer = setInterval(tick, schedulerTickMs);
 
-      const receiver = new OutboxReceiver(store);
       await node.handle(PROTOCOL_OUTBOX, serve(PROTOCOL_OUTBOX, async (ch, conn) => {
         const peer = conn.remotePeer.toString();
         let member: Member | undefined;
@@ -134,7 +143,7 @@ export function tasksService(fedlog?: FedlogWrites): HubService & { store?: Task
             throw err;
           });
           if (!push) break;
-          const r = await receiver.apply(peer, member!.clusterId, push.entries);
+          const r = await ledger.outbox(peer, member!.clusterId, push.entries);
           records.inc({ result: "applied" }, r.applied);
           records.inc({ result: "duplicate" }, r.skipped);
           for (const reported of r.usage) {
@@ -162,6 +171,7 @@ export function tasksService(fedlog?: FedlogWrites): HubService & { store?: Task
       ctx.app.route("/v1/tasks", taskRoutes({
         store,
         newId: () => `t${clock.now().toString(36)}${(seq++).toString(36)}${crypto.getRandomValues(new Uint8Array(3)).reduce((s, b) => s + b.toString(16).padStart(2, "0"), "")}`,
+        submit: (id, plan, origin, consumer) => ledger.submit(id, plan, origin, consumer),
         onSubmitted: () => tick(),
       }) as never);
       void AckMsg;

@@ -2,7 +2,8 @@
  * Task state in DIR/tasks.db (bun:sqlite, WAL, synchronous=FULL): tasks,
  * their subtasks (stable ids "<task>.<index>", reducer "<task>.r"), outbox
  * receipts per agent ((peer, high-water seq): exactly-once with the agent's
- * at-least-once resend) and the records agents delivered.
+ * at-least-once resend), the records agents delivered and, with consensus,
+ * task modules by content hash (replicated.ts applies the log into this store).
  *
  * A subtask's first result wins: a late result from a cluster the subtask was
  * taken away from (failover) is recorded as a duplicate and never counted.
@@ -30,6 +31,7 @@ CREATE TABLE IF NOT EXISTS subtasks (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS subtasks_by_task ON subtasks (task_id, idx);
 CREATE INDEX IF NOT EXISTS subtasks_by_state ON subtasks (state);
+CREATE TABLE IF NOT EXISTS modules (hash TEXT PRIMARY KEY, bytes BLOB NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS receipts (peer_id TEXT PRIMARY KEY, high_water INTEGER NOT NULL, updated_at INTEGER NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS agent_records (
   peer_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, at INTEGER NOT NULL, body BLOB NOT NULL,
@@ -109,7 +111,24 @@ export interface TaskRow {
 export type StoredPlan = Omit<TaskPlan, "partitions">;
 
 export class TaskStore {
+  /** Set while a federation log command is applied: its time, so every hub writes the same rows. */
+  #at: number | undefined;
   private constructor(readonly db: Database, private readonly clock: { now(): number }) {}
+
+  private now(): number {
+    return this.#at ?? this.clock.now();
+  }
+
+  /** Run `fn` with the store's clock fixed at `at` (deterministic apply of a replicated command). */
+  at<T>(at: number, fn: () => T): T {
+    const prev = this.#at;
+    this.#at = at;
+    try {
+      return fn();
+    } finally {
+      this.#at = prev;
+    }
+  }
 
   static open(path: string, clock: { now(): number }): TaskStore {
     const db = new Database(path, { create: true, strict: true });
@@ -132,9 +151,18 @@ export class TaskStore {
     return this.db.transaction(fn).immediate();
   }
 
+  /** A module stored by content hash (replicated tasks: sent through the federation log once). */
+  module(hash: string): Uint8Array | undefined {
+    return this.db.query<{ bytes: Uint8Array }, [string]>("SELECT bytes FROM modules WHERE hash = ?").get(hash)?.bytes ?? undefined;
+  }
+
+  putModule(hash: string, bytes: Uint8Array): void {
+    this.db.query("INSERT INTO modules (hash, bytes) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING").run(hash, bytes);
+  }
+
   createTask(id: string, plan: TaskPlan, origin: string, consumer?: string): void {
     const { partitions, ...stored } = plan;
-    const now = this.clock.now();
+    const now = this.now();
     this.tx(() => {
       this.db.query("INSERT INTO tasks (id, name, plan, state, origin, created_at, consumer) VALUES (?, ?, ?, 'running', ?, ?, ?)")
         .run(id, plan.name ?? null, encodeCbor(stored), origin, now, consumer ?? null);
@@ -144,7 +172,7 @@ export class TaskStore {
 
   addSubtask(id: string, taskId: string, idx: number, kind: "map" | "reduce", input: Uint8Array): void {
     this.db.query("INSERT INTO subtasks (id, task_id, idx, kind, input, state, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (id) DO NOTHING")
-      .run(id, taskId, idx, kind, input, this.clock.now());
+      .run(id, taskId, idx, kind, input, this.now());
   }
 
   task(id: string): TaskRow | undefined {
@@ -179,7 +207,7 @@ export class TaskStore {
     this.db.query(
       `UPDATE subtasks SET state = 'assigned', cluster_id = ?, peer_id = ?, attempts = attempts + 1, history = ?, assigned_at = ?, held = NULL,
          agreement_id = ?, provider_org = ?, demand_cpu = ?, demand_mem = ?, priority = ?, preemptible = ? WHERE id = ? AND state = 'pending'`,
-    ).run(clusterId, peerId, JSON.stringify(history), this.clock.now(),
+    ).run(clusterId, peerId, JSON.stringify(history), this.now(),
       a?.agreementId ?? null, a?.providerOrg ?? null, a?.demand.cpuMilliCores ?? null, a?.demand.memoryBytes ?? null, a?.priority ?? null, a ? (a.preemptible ? 1 : 0) : null, id);
   }
 
@@ -195,7 +223,7 @@ export class TaskStore {
 
   /** Refuse a pending subtask for good (e.g. cross-org with no agreement). */
   refuse(id: string, reason: string): void {
-    this.db.query("UPDATE subtasks SET state = 'failed', error = ?, held = NULL, finished_at = ? WHERE id = ? AND state = 'pending'").run(reason, this.clock.now(), id);
+    this.db.query("UPDATE subtasks SET state = 'failed', error = ?, held = NULL, finished_at = ? WHERE id = ? AND state = 'pending'").run(reason, this.now(), id);
   }
 
   /**
@@ -214,8 +242,13 @@ export class TaskStore {
     if (!row || row.state !== "assigned") return "unchanged";
     const next = row.attempts >= maxAttempts ? "failed" : "pending";
     this.db.query("UPDATE subtasks SET state = ?, error = ?, finished_at = ? WHERE id = ?")
-      .run(next, why, next === "failed" ? this.clock.now() : null, id);
+      .run(next, why, next === "failed" ? this.now() : null, id);
     return next;
+  }
+
+  /** A delivery that never happened does not count as an attempt: pending again. */
+  undoAssign(id: string, why: string): void {
+    this.db.query("UPDATE subtasks SET state = 'pending', attempts = max(attempts - 1, 0), error = ? WHERE id = ? AND state = 'assigned'").run(why, id);
   }
 
   /** Apply one result. First result wins; later ones are counted as duplicates. */
@@ -238,7 +271,7 @@ export class TaskStore {
 
   finishTask(id: string, outcome: { result?: Uint8Array; error?: string }): void {
     this.db.query("UPDATE tasks SET state = ?, result = ?, error = ?, finished_at = ? WHERE id = ? AND state = 'running'")
-      .run(outcome.error ? "failed" : "done", outcome.result ?? null, outcome.error ?? null, this.clock.now(), id);
+      .run(outcome.error ? "failed" : "done", outcome.result ?? null, outcome.error ?? null, this.now(), id);
   }
 
   highWater(peerId: string): number {
@@ -247,7 +280,7 @@ export class TaskStore {
 
   setHighWater(peerId: string, seq: number): void {
     this.db.query("INSERT INTO receipts (peer_id, high_water, updated_at) VALUES (?, ?, ?) ON CONFLICT (peer_id) DO UPDATE SET high_water = max(high_water, excluded.high_water), updated_at = excluded.updated_at")
-      .run(peerId, seq, this.clock.now());
+      .run(peerId, seq, this.now());
   }
 
   recordAgentRecord(peerId: string, seq: number, kind: string, at: number, body: Uint8Array): boolean {
