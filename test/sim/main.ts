@@ -1,9 +1,10 @@
 /**
  * Runs the deterministic Raft simulation over a range of seeds.
  *   bun test/sim/main.ts --seeds N --ops M [--seed-base S] [--trace] [--fault NAME]
- * --fault skip-vote-log-check | unconfirmed-reads | self-ack-before-persist runs a deliberately broken core (to see failures reported).
+ * --fault skip-vote-log-check | unconfirmed-reads | self-ack-before-persist | commit-previous-term runs a deliberately broken core (to see failures reported).
  * Exits non-zero on any failure, printing the seed and a command that reproduces it.
  */
+import type { TestFaults } from "../../plugins/consensus-raft/core/raft.ts";
 import { describeScenario, runSimulation, type SimResult } from "./simulator.ts";
 
 interface Args {
@@ -11,13 +12,14 @@ interface Args {
   ops: number;
   seedBase: number;
   trace: boolean;
-  fault: { skipVoteLogCheck?: boolean; unconfirmedReads?: boolean; selfAckBeforePersist?: boolean } | undefined;
+  fault: TestFaults | undefined;
 }
 
-const faults: Record<string, { skipVoteLogCheck?: boolean; unconfirmedReads?: boolean; selfAckBeforePersist?: boolean }> = {
+const faults: Record<string, TestFaults> = {
   "skip-vote-log-check": { skipVoteLogCheck: true },
   "unconfirmed-reads": { unconfirmedReads: true },
   "self-ack-before-persist": { selfAckBeforePersist: true },
+  "commit-previous-term": { commitPreviousTerm: true },
 };
 
 function parseArgs(argv: string[]): Args {
@@ -45,7 +47,7 @@ function parseArgs(argv: string[]): Args {
       }
     }
     else if (a === "--help" || a === "-h") {
-      console.log("usage: bun test/sim/main.ts --seeds N --ops M [--seed-base S] [--trace] [--fault skip-vote-log-check|unconfirmed-reads|self-ack-before-persist]");
+      console.log(`usage: bun test/sim/main.ts --seeds N --ops M [--seed-base S] [--trace] [--fault ${Object.keys(faults).join("|")}]`);
       process.exit(0);
     } else {
       console.error(`unknown argument ${a}`);

@@ -11,7 +11,7 @@ import { AssertionFailure } from "../../plugins/consensus-raft/core/assert.ts";
 import { emptyStorage, bootstrapStorage } from "../../plugins/consensus-raft/core/confchange.ts";
 import { ConfChangeError, NotLeaderError, ProposalDroppedError, TransferError } from "../../plugins/consensus-raft/core/errors.ts";
 import { Xoshiro128 } from "../../plugins/consensus-raft/core/prng.ts";
-import { RaftNode } from "../../plugins/consensus-raft/core/raft.ts";
+import { RaftNode, type TestFaults } from "../../plugins/consensus-raft/core/raft.ts";
 import type { Entry, Message, NodeId, Ready } from "../../plugins/consensus-raft/core/types.ts";
 import { Disk } from "./disk.ts";
 import { EventQueue } from "./events.ts";
@@ -23,7 +23,7 @@ export interface SimOptions {
   /** Client operations to invoke. */
   ops: number;
   /** Deliberate core bugs, to prove the simulator catches them. */
-  raftFaults?: { skipVoteLogCheck?: boolean; unconfirmedReads?: boolean; selfAckBeforePersist?: boolean };
+  raftFaults?: TestFaults;
   /** A deliberately broken driver: sends a Ready's messages before its writes are synced. */
   driverFaults?: { sendBeforeSync?: boolean };
   trace?: boolean;
@@ -77,6 +77,20 @@ interface Scenario {
   leaderSendsEarly: boolean;
   /** Probability that the crash nemesis instead cuts the leader's power in the middle of a slow fsync of new entries. */
   crashMidSyncP: number;
+  // Figure 8 knobs (Raft §5.4.2): histories where an older term's entry reaches a quorum under a new
+  // leader whose own entries have not, and that leader dies before they do.
+  /** Most entries per append: small batches let a lagging follower acknowledge an older term's entries before the leader's own. */
+  appendEntriesMax: number;
+  /**
+   * Probability that a leader that has not yet committed an entry of its own term crashes once a Ready
+   * that appended or committed entries is durable, before that Ready's messages leave (its clients may
+   * have had their answers). Such leaders are the Figure 8 S1 and S5: short-lived, mid catch-up.
+   */
+  catchUpCrashP: number;
+  /** Probability that a partition leaves the leader on the minority side (alone in 3 voters, with one other in 5). */
+  leaderMinorityP: number;
+  /** Election timeouts differ per node: electionTicks * (1 + skew * u), u uniform per node (some nodes nearly always win). */
+  electionSkew: number;
 }
 
 const tickMs = 10;
@@ -84,6 +98,8 @@ const electionTicks = 10;
 const opTimeoutMs = 1500;
 const livenessDeadlineMs = 30_000;
 const traceEventsMax = 400;
+/** Appends per leader term that may trigger a catch-up crash (see Scenario.catchUpCrashP). */
+const catchUpAppendRollsMax = 3;
 
 class SimViolation extends Error {
   constructor(readonly kind: FailureKind, message: string) {
@@ -111,6 +127,10 @@ function chooseScenario(rng: Xoshiro128): Scenario {
     pauseP: rng.pick([0, 0.5]),
     leaderSendsEarly: rng.pick([false, true]),
     crashMidSyncP: rng.pick([0, 0.5]),
+    appendEntriesMax: rng.pick([64, 4, 1, 1]),
+    catchUpCrashP: rng.pick([0, 0.2, 0.5, 0.5]),
+    leaderMinorityP: rng.pick([0, 0.7]),
+    electionSkew: rng.pick([0, 2]),
   };
 }
 
@@ -122,11 +142,15 @@ interface SimNode {
   incarnation: number;
   /** Tick period of this node's clock. */
   tickPeriodMs: number;
+  electionTicks: number;
   /** A paused process handles nothing until then; its inputs wait. */
   pausedUntil: number;
   syncing: boolean;
   /** Crash this node during its next write of entries, after its early messages had time to be answered. */
   crashMidSync: boolean;
+  /** Catch-up crash rolls on appends this node made as leader, in `catchUpTerm`. */
+  catchUpRolls: number;
+  catchUpTerm: number;
   started: boolean;
   removed: boolean;
   /** Proposals made on this node, by command id. */
@@ -272,9 +296,12 @@ class Simulation {
       kv: new KvStore(),
       incarnation: 0,
       tickPeriodMs: tickMs * (1 + this.sc.clockSkew * this.rng.float()),
+      electionTicks: Math.round(electionTicks * (1 + this.sc.electionSkew * this.rng.float())),
       pausedUntil: 0,
       syncing: false,
       crashMidSync: false,
+      catchUpRolls: 0,
+      catchUpTerm: 0,
       started: false,
       removed: false,
       waiting: new Map(),
@@ -303,8 +330,9 @@ class Simulation {
       id: n.id,
       storage,
       rng: new Xoshiro128((this.opts.seed * 31 + n.id * 7919 + n.incarnation * 104_729) >>> 0),
-      electionTicks,
+      electionTicks: n.electionTicks,
       heartbeatTicks: 1,
+      appendEntriesMax: this.sc.appendEntriesMax,
       ...(this.opts.raftFaults ? { testFaults: this.opts.raftFaults } : {}),
     });
     this.log(() => `start n${n.id} (incarnation ${n.incarnation}, term ${storage.hardState.term}, ${storage.entries.length} entries)`);
@@ -363,6 +391,7 @@ class Simulation {
       }
       n.disk.sync();
       this.checkLogMatching(n, rd);
+      if (this.crashedBeforeSend(n, raft, rd)) return;
       for (const m of rd.messages.slice(early)) this.send(m);
       this.apply(n, rd);
       raft.advance();
@@ -382,6 +411,28 @@ class Simulation {
       });
     }
     this.q.schedule(latencyMs, sync);
+  }
+
+  /**
+   * The catch-up crash (see `catchUpCrashP`): the Ready is durable and applied, its messages are lost.
+   * Only a leader's first `catchUpAppendRollsMax` appends of a term roll (the empty entry and the
+   * first proposals), so that a leader kept busy by clients is not killed for ever; commits of older
+   * entries roll every time.
+   */
+  private crashedBeforeSend(n: SimNode, raft: RaftNode, rd: Ready): boolean {
+    if (!this.nemesisOn || this.sc.catchUpCrashP === 0) return false;
+    const st = raft.basicStatus();
+    if (st.role !== "leader" || raft.termAt(st.commit) === st.term) return false;
+    if (n.catchUpTerm !== st.term) {
+      n.catchUpTerm = st.term;
+      n.catchUpRolls = 0;
+    }
+    const earlyAppend = rd.entries.length > 0 && n.catchUpRolls++ < catchUpAppendRollsMax;
+    if (!(earlyAppend || rd.committedEntries.length > 0) || !this.rng.chance(this.sc.catchUpCrashP)) return false;
+    this.apply(n, rd);
+    this.log(() => `n${n.id} (leader of term ${st.term}, commit ${st.commit}) crashes before sending`);
+    this.crashAndRestart(n);
+    return true;
   }
 
   private apply(n: SimNode, rd: Ready): void {
@@ -667,6 +718,19 @@ class Simulation {
     const choice = this.rng.int(4);
     if (choice === 0) {
       this.log(() => "heal");
+      return;
+    }
+    const leader = this.leader();
+    if (leader && this.rng.chance(this.sc.leaderMinorityP)) {
+      // the leader keeps taking proposals that only a minority can store
+      const others = ids.filter((id) => id !== leader.n.id);
+      const side = new Set([leader.n.id]);
+      const minority = Math.max(1, ids.length - (Math.floor(ids.length / 2) + 1));
+      while (side.size < minority && others.length > 0) {
+        side.add(others.splice(this.rng.int(others.length), 1)[0] as NodeId);
+      }
+      for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) this.blocked.add(`${a}->${b}`);
+      this.log(() => `leader with a minority {${[...side].join(",")}} | rest`);
       return;
     }
     const victim = this.rng.pick(ids);

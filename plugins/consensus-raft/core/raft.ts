@@ -57,7 +57,19 @@ export interface RaftInit {
   inflightMessagesMax?: number;
   snapshotRetryTicks?: number;
   /** Deliberate bugs so tests can prove the simulator catches them. Never set outside tests. */
-  testFaults?: { skipVoteLogCheck?: boolean; unconfirmedReads?: boolean; selfAckBeforePersist?: boolean };
+  testFaults?: TestFaults;
+}
+
+/** Deliberate bugs so tests can prove the simulator catches them. All default to off. */
+export interface TestFaults {
+  /** Grants votes without the "candidate's log is at least as up-to-date" check. */
+  skipVoteLogCheck?: boolean;
+  /** Serves read-index requests at once, without confirming leadership with a quorum. */
+  unconfirmedReads?: boolean;
+  /** Counts the leader's own copy of an entry before the driver made it durable. */
+  selfAckBeforePersist?: boolean;
+  /** Commits any index held by a quorum, whatever its term (the Raft paper's Figure 8 bug). */
+  commitPreviousTerm?: boolean;
 }
 
 interface ResolvedInit {
@@ -73,6 +85,7 @@ interface ResolvedInit {
   skipVoteLogCheck: boolean;
   unconfirmedReads: boolean;
   selfAckBeforePersist: boolean;
+  commitPreviousTerm: boolean;
 }
 
 function resolveInit(init: RaftInit): ResolvedInit {
@@ -95,6 +108,7 @@ function resolveInit(init: RaftInit): ResolvedInit {
     skipVoteLogCheck: init.testFaults?.skipVoteLogCheck ?? false,
     unconfirmedReads: init.testFaults?.unconfirmedReads ?? false,
     selfAckBeforePersist: init.testFaults?.selfAckBeforePersist ?? false,
+    commitPreviousTerm: init.testFaults?.commitPreviousTerm ?? false,
   };
   if (r.heartbeatTicks >= r.electionTicks) problems.push("heartbeatTicks: must be less than electionTicks");
   if (problems.length > 0) throw new ConfigError(problems);
@@ -849,7 +863,10 @@ export class RaftNode {
     const mci = matches[q - 1];
     assert(mci !== undefined, "leader with an empty voter set");
     const before = this.log.term(this.log.committed) === this.term;
-    if (!this.log.maybeCommit(mci, this.term)) return false;
+    // Only an entry of the current term is committed by counting replicas (Raft §5.4.2, Figure 8);
+    // the deliberate bug accepts whatever term sits at the quorum index.
+    const term = this.cfg.commitPreviousTerm ? (this.log.term(mci) ?? this.term) : this.term;
+    if (!this.log.maybeCommit(mci, term)) return false;
     if (!before) this.flushReadsBeforeCommit();
     return true;
   }

@@ -1,7 +1,8 @@
 /**
  * A synchronous in-memory cluster for scripted core tests: messages are
- * delivered in order by `drain()`, links can be cut, and each node keeps a
- * "disk" and the list of entries it applied.
+ * delivered in order by `drain()`, links can be cut, nodes can crash and
+ * restart from what they persisted, and each node keeps a "disk" and the list
+ * of entries it applied.
  */
 import { assert } from "./assert.ts";
 import { bootstrapStorage, emptyStorage } from "./confchange.ts";
@@ -28,9 +29,12 @@ export class TestCluster {
   drop: ((m: Message) => boolean) | undefined;
   /** Every message delivered, for assertions. */
   readonly delivered: Message[] = [];
+  /** Crashed nodes: they handle nothing, and messages to them are lost. */
+  readonly down = new Set<NodeId>();
   private queue: Message[] = [];
+  private restarts = 0;
 
-  constructor(voters: NodeId[], private readonly opts: Options = {}, seed = 1) {
+  constructor(voters: NodeId[], private readonly opts: Options = {}, private readonly seed = 1) {
     const storage = bootstrapStorage(voters);
     for (const id of voters) {
       const raft = new RaftNode({ id, storage, rng: new Xoshiro128(seed * 1000 + id), ...opts });
@@ -70,8 +74,26 @@ export class TestCluster {
     this.cut.clear();
   }
 
+  /** Stops `id` between two drains (every Ready it was handed is already persisted). */
+  crash(id: NodeId): void {
+    this.node(id);
+    this.down.add(id);
+  }
+
+  /** Starts `id` again from its persisted hard state, snapshot and entries; its volatile state is gone. */
+  restart(id: NodeId): RaftNode {
+    const n = this.node(id);
+    this.down.delete(id);
+    const storage = { hardState: n.hardState, ...(n.snapshot ? { snapshot: n.snapshot } : {}), entries: [...n.entries] };
+    n.raft = new RaftNode({ id, storage, rng: new Xoshiro128(this.seed * 1000 + id + 100 * ++this.restarts), ...this.opts });
+    this.drain();
+    return n.raft;
+  }
+
   leaders(): NodeId[] {
-    return [...this.nodes.values()].filter((n) => n.raft.status().role === "leader").map((n) => n.raft.id);
+    return [...this.nodes.values()]
+      .filter((n) => !this.down.has(n.raft.id) && n.raft.status().role === "leader")
+      .map((n) => n.raft.id);
   }
 
   /** Processes every Ready and delivers messages until the cluster is quiet. */
@@ -79,7 +101,7 @@ export class TestCluster {
     for (let round = 0; round < maxRounds; round++) {
       let busy = false;
       for (const n of this.nodes.values()) {
-        if (!n.raft.hasReady()) continue;
+        if (this.down.has(n.raft.id) || !n.raft.hasReady()) continue;
         busy = true;
         const rd = n.raft.ready();
         if (rd.snapshot) {
@@ -100,7 +122,7 @@ export class TestCluster {
       this.queue = [];
       for (const m of msgs) {
         busy = true;
-        if (this.cut.has(`${m.from}->${m.to}`) || this.drop?.(m)) continue;
+        if (this.cut.has(`${m.from}->${m.to}`) || this.down.has(m.to) || this.drop?.(m)) continue;
         const target = this.nodes.get(m.to);
         if (!target) continue;
         this.delivered.push(m);
@@ -113,7 +135,7 @@ export class TestCluster {
 
   tick(ids: NodeId[], times = 1): void {
     for (let t = 0; t < times; t++) {
-      for (const id of ids) this.raft(id).tick();
+      for (const id of ids) if (!this.down.has(id)) this.raft(id).tick();
       this.drain();
     }
   }
