@@ -13,6 +13,7 @@ import { SessionsShape } from "../plugins/sdk/session.ts";
 import { writeFileAtomic } from "../plugins/sdk/fs.ts";
 import { KmsConfigSchema } from "../plugins/host/keystore.ts";
 import { heartbeatIntervalMsDefault, memberCertTtlMsDefault, memberCertTtlMsMin } from "../plugins/sdk/limits.ts";
+import { fedlogSnapshotEntriesDefault } from "./fedlog/constants.ts";
 
 export const HUB_CONFIG_FILE = "hub.json";
 
@@ -52,6 +53,11 @@ const HubFile = z.object({
     peers: z.array(z.string().min(1).max(512)).max(15),
     tickMs: z.number().int().min(1).max(10_000).default(100),
     electionTicks: z.number().int().min(2).max(1000).default(10),
+    /**
+     * Snapshot the federation log's state (members, agreements, task state...) and drop the entries it covers
+     * once this many were applied since the last snapshot. A hub that lags or joins late installs the snapshot.
+     */
+    snapshotEntries: z.number().int().min(2).max(10_000_000).default(fedlogSnapshotEntriesDefault),
     /** Rotate the leader among the hubs on this period (rotating federation leader). Absent: no rotation. */
     rotateEveryMs: z.number().int().min(1000).optional(),
     /** This hub joins a running group (`grey-hub consensus add-peer` on it): it starts empty, never as a founder. */
@@ -116,7 +122,7 @@ export function checkConsensusLevel(c: { level: string; region?: string | undefi
 /** `--raft-peer` flags replace hub.json's consensus.peers (keeping its timing). */
 export function withRaftPeers(cfg: HubConfig, peers: string[] | undefined): HubConfig {
   if (!peers?.length) return cfg;
-  return { ...cfg, consensus: { tickMs: 100, electionTicks: 10, join: false, level: "flat", ...cfg.consensus, peers } };
+  return { ...cfg, consensus: { tickMs: 100, electionTicks: 10, snapshotEntries: fedlogSnapshotEntriesDefault, join: false, level: "flat", ...cfg.consensus, peers } };
 }
 
 /** "HOST:PORT" → parts; IPv6 as "[::1]:8443". */

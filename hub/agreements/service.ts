@@ -51,6 +51,7 @@ export function agreementsService(fedlog?: FedlogWrites): HubService & { store?:
       let routeStore: AgreementRoutesDeps["store"] = local;
       if (fedlog?.active()) {
         fedlog.onApply("agreement-applied", (c) => void local.applyAgreement(String(c.body.source ?? ""), c.at));
+        fedlog.onSnapshot("agreements", { owner: "agreement-applied", export: () => local.exportSnapshot(), import: (image) => local.importSnapshot(image) });
         routeStore = { getAgreement: (id) => local.getAgreement(id), listAgreements: () => local.listAgreements(), applyAgreement: applyThroughLog(fedlog, local, parse) };
       }
       ctx.app.route("/v1/agreements", agreementRoutes({ store: routeStore, meter, rateCards, audit: ctx.audit, clock: ctx.clock }) as never);

@@ -11,6 +11,13 @@ import { NotFoundError } from "../../plugins/sdk/errors.ts";
 import { agreementsMax, agreementVersionsKeptMax } from "./constants.ts";
 import { AgreementLimitError } from "./errors.ts";
 import { parseAgreement, type AgreementTerms, type ParseOptions } from "./parse.ts";
+import { exportTables, importTables, type TableSpec, type TablesImage } from "../fedlog/snapshot-tables.ts";
+
+/** The tables `agreement-applied` builds (usage metering in the same file is local, not in snapshots). */
+const SNAPSHOT_TABLES: readonly TableSpec[] = [
+  { table: "agreements", orderBy: "id" },
+  { table: "agreement_versions", orderBy: "id, version" },
+];
 
 export type Agreement = AgreementTerms & {
   /** "agr-" + 16 hex digits of sha256("provider/consumer"). */
@@ -132,6 +139,16 @@ export class AgreementStore {
       const row: Row = { id, version, terms: json, terms_hash: hash, created_at: createdAt, updated_at: at };
       return { agreement: fromRow(row), change: current ? "updated" : "created" };
     }).immediate();
+  }
+
+  /** Agreements with their versions and stored documents, for a federation log snapshot. */
+  exportSnapshot(): TablesImage {
+    return this.db.transaction(() => exportTables(this.db, SNAPSHOT_TABLES))();
+  }
+
+  /** Replace every agreement and version with a snapshot's (same ids, versions and times as on the hub that took it). Idempotent. */
+  importSnapshot(image: unknown): void {
+    this.db.transaction(() => importTables(this.db, SNAPSHOT_TABLES, image)).immediate();
   }
 
   getAgreement(id: string): Agreement | null {

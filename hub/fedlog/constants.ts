@@ -1,4 +1,5 @@
 /** Limits of the federation log service. */
+import { snapshotBytesMax, snapshotEveryEntriesDefault } from "../../plugins/consensus-raft/driver/constants.ts";
 
 /** Protocol a follower hub uses to hand a command to the leader hub. */
 export const PROTOCOL_FEDLOG = "/grey/fedlog/1.0.0";
@@ -16,3 +17,12 @@ export const gossipEveryMsMax = 1_000;
 export const peerCatchUpTimeoutMs = 120_000;
 /** Seat-keeper round (claim the parent seat, reconcile the parent's membership): 5 ticks, at least this. */
 export const seatRoundMsMin = 200;
+/** Format of the state machine's snapshots (state-machine.ts): CBOR map { v, members?, log, parts }. 1 was JSON (still restored). */
+export const FEDLOG_SNAPSHOT_VERSION = 2;
+/**
+ * Largest snapshot the federation log takes or installs: the Raft driver's limit (a larger image is not
+ * taken: the log is not compacted and keeps the entries, logged; a larger one received is refused).
+ */
+export const fedlogSnapshotBytesMax = snapshotBytesMax;
+/** Default of hub.json consensus.snapshotEntries: compact the log (snapshot) once this many entries were applied since the last. */
+export const fedlogSnapshotEntriesDefault = snapshotEveryEntriesDefault;

@@ -19,7 +19,7 @@ import { DEFAULT_RAFT_GROUP, RaftGroupId } from "../../plugins/consensus-raft/dr
 import type { Registry } from "../registry/index.ts";
 import { encodeCommand, fedlogCommandBytesMax, type FedlogCommand } from "./commands.ts";
 import { PROTOCOL_FEDLOG, fedlogRetryMs, fedlogWriteTimeoutMs, peerCatchUpTimeoutMs } from "./constants.ts";
-import { FedlogStateMachine, type ApplyResult, type FedlogAppliers } from "./state-machine.ts";
+import { FedlogStateMachine, type ApplyResult, type FedlogAppliers, type FedlogSnapshotPart } from "./state-machine.ts";
 
 const bytes = z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength <= fedlogCommandBytesMax);
 /** `group` names the Raft group the command is for (absent: the default group, as flat hubs send it). */
@@ -94,6 +94,10 @@ export interface FederationLogInit {
   founders?: readonly string[];
   /** Does this log own cluster membership (FedlogStateMachineOptions.members)? Default true. */
   members?: boolean;
+  /** Does this log own commands of a type (FedlogStateMachineOptions.owns)? Default: all. */
+  owns?: (type: FedlogCommand["type"]) => boolean;
+  /** Snapshot (compact the log) once this many entries were applied since the last (hub.json consensus.snapshotEntries). */
+  snapshotEveryEntries?: number;
 }
 
 export function parseRaftPeers(peers: readonly string[]): Map<number, RaftPeer> {
@@ -131,13 +135,15 @@ export class FederationLog {
   readonly group: string;
   private relaySeq = 0;
 
-  constructor(private readonly init: FederationLogInit, private readonly deps: { node: Libp2pLike & { handle: Function }; registry: Registry; logger: Logger; appliers?: FedlogAppliers }) {
+  constructor(private readonly init: FederationLogInit, private readonly deps: { node: Libp2pLike & { handle: Function }; registry: Registry; logger: Logger; appliers?: FedlogAppliers; parts?: ReadonlyMap<string, FedlogSnapshotPart> }) {
     this.self = nodeIdOfPeer(init.selfPeerId);
     this.group = init.group ?? DEFAULT_RAFT_GROUP;
     const notSelf = (p: string) => !p.endsWith(init.selfPeerId);
     this.peers = parseRaftPeers([...init.peers, ...(init.founders ?? [])].filter(notSelf));
     if (this.peers.has(this.self)) throw new MalformedInputError("consensus.peers: two hubs map to the same raft id");
-    this.sm = new FedlogStateMachine(init.fedlogPath, deps.registry, deps.logger, deps.appliers, { members: init.members ?? true });
+    this.sm = new FedlogStateMachine(init.fedlogPath, deps.registry, deps.logger, deps.appliers, {
+      members: init.members ?? true, ...(deps.parts ? { parts: deps.parts } : {}), ...(init.owns ? { owns: init.owns } : {}),
+    });
     const listed = init.founders ? [...parseRaftPeers(init.founders.filter(notSelf)).keys()] : [...this.peers.keys()];
     const founding = !init.join && (!init.founders || init.founders.some((f) => !notSelf(f)));
     const founders = [this.self, ...listed];
@@ -155,7 +161,10 @@ export class FederationLog {
       }
     };
     this.driver = new RaftDriver(
-      { id: this.self, ...(founding ? { founders } : {}), storagePath: init.raftPath, tickMs: init.tickMs, electionTicks: init.electionTicks },
+      {
+        id: this.self, ...(founding ? { founders } : {}), storagePath: init.raftPath, tickMs: init.tickMs, electionTicks: init.electionTicks,
+        ...(init.snapshotEveryEntries ? { snapshotEveryEntries: init.snapshotEveryEntries } : {}),
+      },
       { logger: deps.logger, clock: { now: Date.now }, stateMachine: this.sm, transport: this.transport },
     );
   }

@@ -23,7 +23,7 @@ import { announceCheckMs, gossipEveryMsMax, seatRoundMsMin } from "./constants.t
 import { GossipService } from "./gossip.ts";
 import { groupPlans, isGlobalRoute, ownsGlobally, type GroupPlan } from "./groups.ts";
 import { FederationLog, type FederationLogInit } from "./log.ts";
-import { seatClaim } from "./state-machine.ts";
+import { seatClaim, type FedlogSnapshotPart } from "./state-machine.ts";
 import type { FedlogCommand } from "./commands.ts";
 
 /** What other hub services use: write through the log, and apply commands into their own stores. */
@@ -38,6 +38,11 @@ export interface FedlogWrites {
    * the command on every hub alike. Register before `replication` starts.
    */
   onApply<T extends FedlogCommand["type"]>(type: T, fn: (cmd: Extract<FedlogCommand, { type: T }>) => void): void;
+  /**
+   * Carry a store built from the log's commands in the log's snapshots (`name` unique): a hub that
+   * catches up from a snapshot gets its rows (import replaces them). Register before `replication` starts.
+   */
+  onSnapshot(name: string, part: FedlogSnapshotPart): void;
 }
 
 export interface FedlogService extends HubService, FedlogWrites {
@@ -60,6 +65,7 @@ export function fedlogService(): FedlogService {
   let stops: (() => void)[] = [];
   let gossip: GossipService | undefined;
   const appliers = new Map<FedlogCommand["type"], (cmd: FedlogCommand) => void>();
+  const parts = new Map<string, FedlogSnapshotPart>();
   /** The log that owns a command (groups.ts). */
   const owner = (type: FedlogCommand["type"]) => (logs!.global && ownsGlobally(type) ? logs!.global : logs!.home);
   const all = () => (logs ? [logs.home, ...(logs.global ? [logs.global] : [])] : []);
@@ -115,18 +121,22 @@ export function fedlogService(): FedlogService {
     onApply(type, fn) {
       appliers.set(type, fn as (cmd: FedlogCommand) => void);
     },
+    onSnapshot(name, part) {
+      parts.set(name, part);
+    },
     async start(c0: HubServiceContext) {
       ctx = c0;
       const c = ctx.cfg.consensus;
       if (!c || (c.level === "flat" && c.peers.length === 0)) return;
       const plans = groupPlans(c.level, c.region);
-      const deps = { node: ctx.node as never, registry: ctx.registry, logger: ctx.logger, appliers };
+      const deps = { node: ctx.node as never, registry: ctx.registry, logger: ctx.logger, appliers, parts };
       const open = (p: GroupPlan, more: Partial<FederationLogInit>) => new FederationLog(
-        { selfPeerId: ctx!.hubPeerId, peers: c.peers, raftPath: join(ctx!.cfg.dataDir, p.raftFile), fedlogPath: join(ctx!.cfg.dataDir, p.fedlogFile), tickMs: c.tickMs, electionTicks: c.electionTicks, group: p.group, members: p.members, ...more },
+        { selfPeerId: ctx!.hubPeerId, peers: c.peers, raftPath: join(ctx!.cfg.dataDir, p.raftFile), fedlogPath: join(ctx!.cfg.dataDir, p.fedlogFile), tickMs: c.tickMs, electionTicks: c.electionTicks, group: p.group, members: p.members, snapshotEveryEntries: c.snapshotEntries, ...more },
         deps,
       );
-      const home = open(plans.home, { join: c.join });
-      const global = plans.global && c.global ? open(plans.global, { peers: c.global.peers, founders: c.global.founders }) : undefined;
+      const hierarchy = plans.global !== undefined && c.global !== undefined;
+      const home = open(plans.home, { join: c.join, ...(hierarchy ? { owns: (t: FedlogCommand["type"]) => !ownsGlobally(t) } : {}) });
+      const global = plans.global && c.global ? open(plans.global, { peers: c.global.peers, founders: c.global.founders, owns: ownsGlobally }) : undefined;
       // Writes made before replication starts wait for it (they retry until a leader is known).
       logs = { home, ...(global ? { global } : {}) };
       ctx.app.use("*", redirectWritesToLeader((path) => (global && isGlobalRoute(path) ? global : home)));

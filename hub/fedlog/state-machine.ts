@@ -10,14 +10,22 @@
  * restart, which is harmless because every membership command is
  * idempotent and carries its own time (re-applying the same join, renewal
  * or revocation gives the same row).
+ *
+ * Snapshots carry the whole state the commands built (registry members,
+ * this file's tables, and the stores other services register as parts:
+ * tasks.db, agreements.db); restore replaces the local state with them.
  */
 import { Database } from "bun:sqlite";
 import type { CommittedCommand, ReplicatedStateMachine } from "../../plugins/sdk/consensus.ts";
-import { GreyError } from "../../plugins/sdk/errors.ts";
+import { z } from "zod";
+import { decodeCbor, encodeCbor } from "../../plugins/sdk/codec.ts";
+import { GreyError, MalformedInputError, UnsupportedVersionError } from "../../plugins/sdk/errors.ts";
 import type { Logger } from "../../plugins/sdk/plugin.ts";
 import type { AttestationRecord, Member, Registry } from "../registry/index.ts";
 import { decodeCommand, type FedlogCommand } from "./commands.ts";
 import { claimWins, type SeatClaim } from "../../plugins/consensus-raft/driver/seats.ts";
+import { FEDLOG_SNAPSHOT_VERSION, fedlogSnapshotBytesMax } from "./constants.ts";
+import { exportTables, importTables, TablesImage, type TableSpec } from "./snapshot-tables.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (id INTEGER PRIMARY KEY CHECK (id = 1), applied INTEGER NOT NULL, skipped INTEGER NOT NULL DEFAULT 0) STRICT;
@@ -27,6 +35,33 @@ CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, cluster_id TEXT NOT 
 CREATE TABLE IF NOT EXISTS peers (member INTEGER PRIMARY KEY, peer_id TEXT NOT NULL, multiaddrs TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS seats (child TEXT PRIMARY KEY, claim TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
 `;
+
+/** This file's tables as snapshots carry them (meta: the applied index is the snapshot's). */
+const LOG_TABLES: readonly TableSpec[] = [
+  { table: "hubs", orderBy: "member" },
+  { table: "agreements", orderBy: "agreement_id" },
+  { table: "tasks", orderBy: "task_id" },
+  { table: "peers", orderBy: "member" },
+  { table: "seats", orderBy: "child" },
+];
+
+const SnapshotImage = z.object({
+  v: z.literal(FEDLOG_SNAPSHOT_VERSION),
+  members: TablesImage.optional(),
+  log: TablesImage,
+  parts: z.record(z.string(), z.unknown()),
+});
+
+/**
+ * A store another service keeps from this log's commands (tasks.db, agreements.db), carried whole in
+ * snapshots: `export` its rows (deterministic), `import` replaces its rows with an export (idempotent).
+ */
+export interface FedlogSnapshotPart {
+  /** A command type that builds the store: the part is in the snapshots of the log owning that command. */
+  owner: FedlogCommand["type"];
+  export(): unknown;
+  import(image: unknown): void;
+}
 
 /** A hub added to the group through the log (the founders come from configuration). */
 export interface PeerRecord {
@@ -63,6 +98,10 @@ export interface FedlogStateMachineOptions {
    * global log of a hierarchy, whose hubs keep their own region's members.
    */
   members?: boolean;
+  /** Stores of other services carried in snapshots, by name (registered before replication starts). */
+  parts?: ReadonlyMap<string, FedlogSnapshotPart>;
+  /** Does this log own commands of `type` (hierarchy: groups.ts)? Default: every command. */
+  owns?: (type: FedlogCommand["type"]) => boolean;
 }
 
 /** Commands other hub services apply into their own stores (agreements into agreements.db), on every hub. */
@@ -76,9 +115,13 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
   onPeer: ((member: number, peer: PeerRecord | undefined) => void) | undefined;
 
   private readonly members: boolean;
+  private readonly parts: ReadonlyMap<string, FedlogSnapshotPart>;
+  private readonly owns: (type: FedlogCommand["type"]) => boolean;
 
   constructor(path: string, private readonly registry: Registry, private readonly logger: Logger, private readonly appliers: FedlogAppliers = new Map(), opts: FedlogStateMachineOptions = {}) {
     this.members = opts.members ?? true;
+    this.parts = opts.parts ?? new Map();
+    this.owns = opts.owns ?? (() => true);
     this.db = new Database(path, { create: true, strict: true });
     this.db.exec("PRAGMA journal_mode = WAL");
     this.db.exec("PRAGMA synchronous = FULL");
@@ -232,32 +275,66 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
     return (this.db.query("SELECT skipped FROM meta").get() as { skipped: number } | null)?.skipped ?? 0;
   }
 
+  /**
+   * The whole state the log's commands built, as deterministic CBOR (FEDLOG_SNAPSHOT_VERSION):
+   * `members` — the registry's member rows (only when this log owns membership);
+   * `log` — this file's tables (hub announcements, agreement bodies, task assignments, peers, seat claims);
+   * `parts` — the other services' stores (tasks.db, agreements.db), by part name, for the commands this log owns.
+   * Tables are whole (columns by name, rows by key): equal state gives equal bytes.
+   */
   snapshot(): Uint8Array {
-    const members: Member[] = [];
-    let after: string | undefined;
-    while (this.members) {
-      const page = this.registry.list({ limit: 1000, ...(after ? { after } : {}) });
-      members.push(...page.items);
-      if (!page.next) break;
-      after = page.next;
+    const parts: Record<string, unknown> = {};
+    for (const [name, part] of [...this.parts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      if (this.owns(part.owner)) parts[name] = part.export();
     }
-    const image: Image = {
-      members,
-      hubs: this.hubs(),
-      agreements: this.db.query("SELECT agreement_id AS agreementId, body, at FROM agreements ORDER BY agreement_id").all() as Image["agreements"],
-      tasks: this.db.query("SELECT task_id AS taskId, cluster_id AS clusterId, at FROM tasks ORDER BY task_id").all() as Image["tasks"],
-      peers: this.peers(),
-      seats: this.seats(),
+    const image = {
+      v: FEDLOG_SNAPSHOT_VERSION,
+      ...(this.members ? { members: this.registry.exportSnapshot() } : {}),
+      log: exportTables(this.db, LOG_TABLES),
+      parts,
     };
-    return new TextEncoder().encode(JSON.stringify(image));
+    return encodeCbor(image);
   }
 
   /**
-   * Install an image from the leader. Members are upserted (join, then renewal,
-   * then revocation, as recorded); members absent from the image are kept
-   * (the registry has no delete: a peer id that moved cluster is replaced by its join).
+   * Install an image (from the leader, or the stored one after a crash): REPLACES the local state —
+   * members, rows and peers absent from the image are removed. The services' stores first (each in
+   * its own transaction), this file's tables and the applied index last: a crash in between restores
+   * the same image again on restart (the driver restores while the applied index is below it), and
+   * restoring an image twice gives the same state.
    */
   restore(index: number, data: Uint8Array): void {
+    if (data[0] === 0x7b) return this.restoreJson(index, data); // format 1 (JSON), from an older hub
+    const raw = decodeCbor(data, fedlogSnapshotBytesMax);
+    const r = SnapshotImage.safeParse(raw);
+    if (!r.success) {
+      const v = (raw as { v?: unknown } | null)?.v;
+      if (v !== FEDLOG_SNAPSHOT_VERSION) throw new UnsupportedVersionError(v, [FEDLOG_SNAPSHOT_VERSION]);
+      throw new MalformedInputError(`invalid fedlog snapshot: ${r.error.issues.slice(0, 3).map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    }
+    const img = r.data;
+    if (this.members && img.members) this.registry.importSnapshot(img.members);
+    for (const [name, part] of this.parts) {
+      if (!this.owns(part.owner)) continue;
+      if (name in img.parts) part.import(img.parts[name]);
+      else this.logger.warn("fedlog snapshot without a part this hub keeps: left as is", { part: name, index });
+    }
+    const before = this.peers();
+    this.db.transaction(() => {
+      importTables(this.db, LOG_TABLES, img.log);
+      this.db.query("INSERT INTO meta (id, applied) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET applied = ?1").run(index);
+    })();
+    const after = this.peers();
+    for (const p of before) if (!after.some((q) => q.member === p.member)) this.onPeer?.(p.member, undefined);
+    for (const p of after) this.onPeer?.(p.member, p);
+    this.applied = index;
+  }
+
+  /**
+   * Format 1 (JSON, hubs before snapshots carried everything): members are
+   * upserted (none removed), agreements re-applied from their latest source.
+   */
+  private restoreJson(index: number, data: Uint8Array): void {
     const img = JSON.parse(new TextDecoder().decode(data)) as Image;
     for (const m of this.members ? img.members : []) {
       this.registry.recordJoin({
@@ -277,8 +354,7 @@ export class FedlogStateMachine implements ReplicatedStateMachine {
       this.db.query("INSERT INTO meta (id, applied) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET applied = ?1").run(index);
     })();
     for (const p of img.peers ?? []) this.onPeer?.(p.member, p);
-    // the services' own stores get the image's latest state (re-applying unchanged terms is a no-op)
-    for (const a of img.agreements) {
+    for (const a of this.owns("agreement-applied") ? img.agreements : []) {
       try {
         this.appliers.get("agreement-applied")?.({ type: "agreement-applied", agreementId: a.agreementId, body: JSON.parse(a.body) as Record<string, unknown>, at: a.at });
       } catch (err) {

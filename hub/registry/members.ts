@@ -8,6 +8,9 @@ import type { AttestationResult } from "../../plugins/sdk/attestor.ts";
 import { ForbiddenError, MalformedInputError, NotFoundError } from "../../plugins/sdk/errors.ts";
 import { apiPageSizeDefault, apiPageSizeMax, heartbeatMissedSuspect, multiaddrsPerPeerMax } from "../../plugins/sdk/limits.ts";
 import { checkIds } from "./tokens.ts";
+import { exportTables, importTables, type TablesImage } from "../fedlog/snapshot-tables.ts";
+
+const SNAPSHOT_TABLES = [{ table: "members", orderBy: "cluster_id" }] as const;
 
 export type MemberState = "healthy" | "suspect" | "offline";
 
@@ -195,6 +198,25 @@ export function memberStore(db: Database, heartbeatIntervalMs: number) {
       } finally {
         db.exec("PRAGMA synchronous = FULL");
       }
+    },
+    /** Every member row (joins, renewals, revocations; heartbeats as seen here) for a federation log snapshot. */
+    exportSnapshot(): TablesImage {
+      return db.transaction(() => exportTables(db, SNAPSHOT_TABLES))();
+    },
+    /**
+     * Replace the members with a snapshot's: a member absent from it is removed.
+     * Heartbeats are gossip, not log state: a member keeps the later of its local
+     * and the snapshot's heartbeat. One transaction; idempotent.
+     */
+    importSnapshot(image: unknown): void {
+      db.transaction(() => {
+        const beats = db.query<{ cluster_id: string; peer_id: string; last_heartbeat: number }, []>(
+          "SELECT cluster_id, peer_id, last_heartbeat FROM members WHERE last_heartbeat IS NOT NULL").all();
+        importTables(db, SNAPSHOT_TABLES, image);
+        const keep = db.query(`UPDATE members SET last_heartbeat = ?1, last_seen = max(last_seen, ?1)
+          WHERE cluster_id = ?2 AND peer_id = ?3 AND (last_heartbeat IS NULL OR last_heartbeat < ?1)`);
+        for (const b of beats) keep.run(b.last_heartbeat, b.cluster_id, b.peer_id);
+      }).immediate();
     },
     getByCluster(clusterId: string): Member | undefined {
       const r = byCluster.get(clusterId);

@@ -36,7 +36,7 @@ export class TaskCommandRefusedError extends GreyError {
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
-type Writes = Pick<FedlogWrites, "write" | "onApply">;
+type Writes = Pick<FedlogWrites, "write" | "onApply"> & Partial<Pick<FedlogWrites, "onSnapshot">>;
 type Cmd<T extends FedlogCommand["type"]> = Extract<FedlogCommand, { type: T }>;
 
 /** The plan as carried by `task-submitted`: no module bytes (they travel once per hash). */
@@ -145,7 +145,9 @@ function chunks(entries: OutboxEntry[]): OutboxEntry[][] {
 }
 
 /** Apply task commands into `store`, on every hub (register before replication starts). */
-export function registerAppliers(store: TaskStore, log: Pick<FedlogWrites, "onApply">, onOutbox: (pushId: string, o: ApplyOutcome) => void): void {
+export function registerAppliers(store: TaskStore, log: Pick<FedlogWrites, "onApply"> & Partial<Pick<FedlogWrites, "onSnapshot">>, onOutbox: (pushId: string, o: ApplyOutcome) => void): void {
+  // the whole replicated state travels in the log's snapshots (a hub catching up after compaction gets it)
+  log.onSnapshot?.("tasks", { owner: "task-submitted", export: () => store.exportSnapshot(), import: (image) => store.importSnapshot(image) });
   log.onApply("task-module", (c) => store.putModule(c.hash, c.module));
   log.onApply("task-submitted", (c) => {
     if (store.task(c.taskId)) return; // re-applied after a crash

@@ -12,6 +12,7 @@ import { Database } from "bun:sqlite";
 import { decodeCbor, encodeCbor } from "../../plugins/sdk/codec.ts";
 import type { SubtaskResult } from "../../plugins/sdk/wire-tasks.ts";
 import type { TaskPlan } from "./spec.ts";
+import { exportTables, importTables, type TableSpec, type TablesImage } from "../fedlog/snapshot-tables.ts";
 
 export const TASKS_DB = "tasks.db";
 
@@ -110,6 +111,15 @@ export interface TaskRow {
 
 export type StoredPlan = Omit<TaskPlan, "partitions">;
 
+/** Every table the federation log's task commands build (replicated.ts): a snapshot carries them whole. */
+const SNAPSHOT_TABLES: readonly TableSpec[] = [
+  { table: "tasks", orderBy: "id" },
+  { table: "subtasks", orderBy: "id" },
+  { table: "modules", orderBy: "hash" },
+  { table: "receipts", orderBy: "peer_id" },
+  { table: "agent_records", orderBy: "peer_id, seq" },
+];
+
 export class TaskStore {
   /** Set while a federation log command is applied: its time, so every hub writes the same rows. */
   #at: number | undefined;
@@ -145,6 +155,16 @@ export class TaskStore {
 
   close(): void {
     this.db.close();
+  }
+
+  /** The replicated task state (tasks, subtasks, modules, outbox high-water marks, records) for a federation log snapshot. */
+  exportSnapshot(): TablesImage {
+    return this.db.transaction(() => exportTables(this.db, SNAPSHOT_TABLES))();
+  }
+
+  /** Replace the replicated task state with a snapshot's (rows absent from it are deleted). One transaction; idempotent. */
+  importSnapshot(image: unknown): void {
+    this.tx(() => importTables(this.db, SNAPSHOT_TABLES, image));
   }
 
   tx<T>(fn: () => T): T {
