@@ -3,7 +3,7 @@ import { join as joinPath, resolve } from "node:path";
 import { parseDuration, requireString, runCli, type Command } from "../plugins/host/cli.ts";
 import { parseLogLevel } from "../plugins/host/log.ts";
 import { ConfigError } from "../plugins/sdk/errors.ts";
-import { statusCommand, submitCommand } from "./autonomy/cli.ts";
+import { desiredCommand, statusCommand, submitCommand } from "./autonomy/cli.ts";
 
 // Each command imports what it uses when it runs (static specifiers: still bundled, one chunk each
 // with `bun build --compile --splitting`): --version/--help and the light commands never load
@@ -118,6 +118,7 @@ const commands: Record<string, Command> = {
   },
   status: statusCommand,
   submit: submitCommand,
+  desired: desiredCommand,
   "tpm ek": {
     summary: "print the TPM endorsement key to pin in the hub's attestation policy (ekNames; the AK is then proven by credential activation at join)",
     usage: "tpm ek [--tpm swtpm:HOST:PORT | /dev/tpmrm0] [--json]",

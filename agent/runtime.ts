@@ -25,6 +25,7 @@ import { agentCatalog } from "./catalog.ts";
 import { agentServices } from "./services.ts";
 import { startServices } from "../plugins/host/services.ts";
 import { connectHub } from "./hub-link.ts";
+import { AgentStore } from "./autonomy/store.ts";
 import { agentPaths, nodeIdentity, readMembership, writeCredentials, writeMembership, type Membership } from "./state.ts";
 
 export interface AgentRunOptions {
@@ -67,6 +68,8 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   });
   const stopping = new AbortController();
   const peers = new Map<string, VerifiedPeer>();
+  // desired state: sent as `desiredSince` per hub, merged from heartbeat acks (hub/desired/rule.ts)
+  const desiredStore = AgentStore.open(opts.dataDir);
   const status = {
     hubReachable: false, lastAckAt: null as string | null, heartbeatsSent: 0, heartbeatFailures: 0, renewals: 0,
   };
@@ -173,8 +176,12 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
       try {
         const hub = await connectHub(node, membership!, logger, stopping.signal, 2);
         if (renewDue()) await renew(hub);
+        const hubPeer = hub.toString();
         const ack = await request(node, hub, PROTOCOL_HEARTBEAT, async (ch) => {
-          await ch.send({ type: "heartbeat", seq: seq++, multiaddrs: node.getMultiaddrs().map((m) => m.toString()).slice(0, 16) });
+          await ch.send({
+            type: "heartbeat", seq: seq++, multiaddrs: node.getMultiaddrs().map((m) => m.toString()).slice(0, 16),
+            desiredSince: desiredStore.desiredVersion(hubPeer),
+          });
           const r = await ch.receive(HeartbeatReply);
           if (r.type !== "heartbeat-ack") throw new UnauthorizedError("hub refused the heartbeat");
           return r;
@@ -183,6 +190,14 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
         setReachable(true);
         status.lastAckAt = new Date().toISOString();
         failures = 0;
+        if (ack.desiredVersion !== undefined) {
+          try {
+            const changed = desiredStore.applyHubDesired(hubPeer, ack.desired ?? [], ack.desiredVersion);
+            if (changed) logger.info("desired state updated from the hub", { changed });
+          } catch (err) {
+            logger.warn("desired state from the hub not applied", { error: (err as Error).message });
+          }
+        }
         for (const p of ack.peers) {
           if (peers.has(p.peerId) || p.peerId === myPeerId) continue;
           await openPeerSession(p).catch((err) => logger.warn("peer session failed", { peer: p.peerId, error: (err as Error).message }));
@@ -217,6 +232,7 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
       stopping.abort(new Error("stopping"));
       await Promise.race([Promise.allSettled([loop]), sleep(2000)]);
       await stopServices();
+      desiredStore.close();
       await Promise.race([Promise.allSettled([node.stop()]), sleep(3000)]);
     },
   };

@@ -38,6 +38,9 @@ import { meshHealthService } from "../plugins/connector-health/mesh.ts";
 import { peersPerRoundMax } from "../plugins/connector-health/index.ts";
 import { fedlogService, type FedlogService } from "./fedlog/service.ts";
 import { tasksService } from "./tasks/service.ts";
+import { TASKS_DB } from "./tasks/store.ts";
+import { DesiredView } from "./desired/store.ts";
+import { desiredRoutes } from "./desired/routes.ts";
 
 export const AUDIT_DB = "audit.db";
 
@@ -87,8 +90,18 @@ export async function startHub(cfg: HubConfig, logLevel: LogLevel = "info"): Pro
   const audit = AuditLog.open(join(cfg.dataDir, AUDIT_DB), { signingKey: key.raw.subarray(0, 32), clock });
   const governancePolicy = cfg.governanceFile ? loadGovernance(resolve(cfg.dataDir, cfg.governanceFile)) : DEFAULT_GOVERNANCE;
   const fedlog = fedlogService();
+  // Desired state per cluster (hub/desired), in tasks.db; agents' changes arrive through the outbox (tasks service).
+  const desired = DesiredView.open(join(cfg.dataDir, TASKS_DB));
   const ctx = {
     fedlog,
+    desiredSince: (cluster: string, since: number) => {
+      try {
+        return desired.since(cluster, since);
+      } catch (err) {
+        logger.warn("desired state not sent with the heartbeat ack", { cluster, error: (err as Error).message });
+        return undefined;
+      }
+    },
     peerVisible: (a: { org: string; peerId: string }, b: { org: string; peerId: string }) => peersMayConnect(governancePolicy, a, b),
     ca, hubCertDer: pemToDer(hubCertPem), registry, catalog, allowFormats: cfg.attestation.allow,
     memberCertTtlMs: cfg.memberCertTtlMs, clock, logger, audit,
@@ -146,6 +159,7 @@ export async function startHub(cfg: HubConfig, logLevel: LogLevel = "info"): Pro
     rateLimit: rateLimit({ limiter, keyOf: (c) => (c.var.identity ? `cert:${c.var.identity.serial}` : `addr:${c.env?.incoming?.socket?.remoteAddress ?? "?"}`) }),
   });
   app.route("/v1/audit", auditRoutes({ log: audit }) as never);
+  app.route("/v1/clusters", desiredRoutes({ view: desired, clock, knownCluster: (id) => registry.getByCluster(id) !== undefined }) as never);
   const peerId = peerIdOf(key);
   const stopServices = await startServices(hubServices(fedlog), {
     cfg, hubPeerId: peerId, node, registry, ca, catalog, app, audit, metrics, logger, clock,
@@ -171,6 +185,7 @@ export async function startHub(cfg: HubConfig, logLevel: LogLevel = "info"): Pro
         sleep(3000),
       ]);
       await stopServices();
+      desired.close();
       audit.close();
       registry.close();
     },

@@ -2,14 +2,17 @@
  * Local commands that work with or without a hub and with or without the
  * agent running: `status` (status.json + the local store) and `submit`
  * (a task signed with the agent's node key, queued in the local store; the
- * running agent picks it up as primary, see agent/tasks/primary.ts).
+ * running agent picks it up as primary, see agent/tasks/primary.ts) and
+ * `desired` (desired-state keys: local changes signed with the node key and
+ * recorded in the outbox; see hub/desired/rule.ts for the merge rule).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { requireString, type Command } from "../../plugins/host/cli.ts";
 import { loadOrCreateNodeKey, peerIdOf } from "../../plugins/mesh-libp2p/node-key.ts";
-import { ConfigError } from "../../plugins/sdk/errors.ts";
+import { ConfigError, NotFoundError } from "../../plugins/sdk/errors.ts";
 import { planTask } from "../../hub/tasks/spec.ts";
+import { checkDesiredKey, checkDesiredValue, desiredKeyBytesMax, desiredSigningPayload, desiredValueBytesMax } from "../../hub/desired/rule.ts";
 import { agentPaths, readMembership } from "../state.ts";
 import { AgentStore } from "./store.ts";
 
@@ -81,5 +84,68 @@ export const submitCommand: Command = {
     } finally {
       store.close();
     }
+  },
+};
+
+const DESIRED_HELP = `desired set KEY VALUE --data-dir DIR
+       grey-agent desired get [KEY] --data-dir DIR
+
+Desired state of this cluster: key/value settings written here (set) or by an
+admin at the hub (PUT /v1/clusters/:id/desired/:key). Works with the hub and
+the agent daemon down. A local change is signed with this agent's node key and
+queued in the outbox: it reaches the hub exactly once when it is reachable
+again; hub changes arrive with heartbeat acks.
+
+Merge rule (the same on the hub and on every agent, so both converge):
+  the entry with the later timestamp wins; on equal timestamps a hub write
+  beats a local one (then the greater value wins). Timestamps are wall-clock
+  milliseconds bumped past the entry a write replaces, so a change made after
+  seeing another one always supersedes it.
+
+Keys: 1-${desiredKeyBytesMax} bytes of letters, digits, '.', '_', '-', '/'. Values: at most ${desiredValueBytesMax} bytes.
+get prints JSON: one entry {key, value, at, source} or {items: [...]}.`;
+
+export const desiredCommand: Command = {
+  summary: "read or change the cluster's desired state (works while the hub, or the agent itself, is down)",
+  usage: DESIRED_HELP,
+  options: { ...dataDirOpt },
+  async run(v, positionals) {
+    const [sub, key, value, ...extra] = positionals;
+    const dir = resolve(requireString(v, "data-dir"));
+    if (sub === "get") {
+      if (value !== undefined) throw new ConfigError(["desired get takes at most one KEY"]);
+      const store = openExisting(dir);
+      try {
+        if (key === undefined) {
+          console.log(JSON.stringify({ items: store.desiredAll() }, null, 2));
+          return 0;
+        }
+        const e = store.desired(key);
+        if (!e) throw new NotFoundError(`no desired key ${JSON.stringify(key.slice(0, 128))}`);
+        console.log(JSON.stringify(e));
+        return 0;
+      } finally {
+        store.close();
+      }
+    }
+    if (sub === "set") {
+      if (key === undefined || value === undefined || extra.length) throw new ConfigError(["desired set needs KEY VALUE"]);
+      checkDesiredKey(key);
+      checkDesiredValue(value);
+      const membership = readMembership(dir);
+      if (!membership) throw new ConfigError([`${dir} holds no membership: run 'grey-agent join TOKEN --data-dir ${dir}' first`]);
+      const nodeKey = await loadOrCreateNodeKey(dir);
+      const store = AgentStore.open(dir);
+      try {
+        const at = store.nextLocalDesiredAt(key);
+        const sig = await nodeKey.sign(desiredSigningPayload(membership.clusterId, key, value, at));
+        store.setLocalDesired(key, value, at, sig, membership.clusterId);
+        console.log(JSON.stringify(store.desired(key)));
+        return 0;
+      } finally {
+        store.close();
+      }
+    }
+    throw new ConfigError([`desired needs 'set KEY VALUE' or 'get [KEY]' (got ${JSON.stringify(sub ?? "")})`]);
   },
 };

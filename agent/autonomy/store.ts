@@ -7,6 +7,10 @@
  * as the state change that produced them, resent until the hub acknowledges a
  * high-water mark, and the hub ignores any seq at or below its mark.
  *
+ * Desired state (`desired`): merged with the rule of hub/desired/rule.ts;
+ * local changes are recorded as signed `desired-change` outbox records,
+ * hub changes arrive with heartbeat acks (agent/runtime.ts).
+ *
  * Bounds (limits at the top; each states what happens when reached):
  *  - subtasks queued or running: `subtasksQueuedMax`. Beyond: new work refused ("queue-full").
  *  - outbox entries: `outboxEntriesMax`. Reached: the oldest `metric` entries are
@@ -19,10 +23,21 @@ import { join } from "node:path";
 import { decodeCbor, encodeCbor } from "../../plugins/sdk/codec.ts";
 import type { OutboxEntry, OutboxKind, SubtaskResult, SubtaskSpec } from "../../plugins/sdk/wire-tasks.ts";
 import { outboxEntriesPerPushMax, outboxPushBytesMax } from "../../plugins/sdk/wire-tasks.ts";
+import { GreyError } from "../../plugins/sdk/errors.ts";
+import {
+  DesiredKeysFullError, desiredKeysPerClusterMax, DesiredSupersededError, desiredWins, nextDesiredAt, type DesiredEntry, type DesiredSource,
+} from "../../hub/desired/rule.ts";
 
 export const AUTONOMY_DB = "autonomy.db";
 export const subtasksQueuedMax = 1_000;
 export const outboxEntriesMax = 100_000;
+
+/** The outbox holds outboxEntriesMax durable records: nothing more is accepted until the hub drains it. */
+export class OutboxFullError extends GreyError {
+  constructor() {
+    super("ERR_OUTBOX_FULL", `the outbox holds ${outboxEntriesMax} records: reconnect to a hub to drain it`);
+  }
+}
 
 export type SubtaskOrigin = "hub" | `peer:${string}` | "local";
 export type SubtaskState = "queued" | "running" | "done";
@@ -84,12 +99,66 @@ export class AgentStore {
     this.db.query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
   }
 
-  /** Desired state: last writer wins by time; hub writes win ties over local ones. */
-  setDesired(key: string, value: string, source: "hub" | "local", at = this.clock.now()): boolean {
-    const cur = this.db.query<{ updated_at: number; source: string }, [string]>("SELECT updated_at, source FROM desired WHERE key = ?").get(key);
-    if (cur && (cur.updated_at > at || (cur.updated_at === at && cur.source === "hub" && source === "local"))) return false;
+  /**
+   * Merge one desired-state entry with the rule of hub/desired/rule.ts (the
+   * hub applies the same): the greater timestamp wins, a hub write wins a tie
+   * over a local one, then the greater value. True when it replaced what was
+   * held. A new key beyond desiredKeysPerClusterMax is not stored (false).
+   */
+  setDesired(key: string, value: string, source: DesiredSource, at = this.clock.now()): boolean {
+    const cur = this.desired(key);
+    if (!desiredWins({ value, at, source }, cur)) return false;
+    if (!cur && this.db.query<{ n: number }, []>("SELECT count(*) AS n FROM desired").get()!.n >= desiredKeysPerClusterMax) return false;
     this.db.query("INSERT INTO desired (key, value, updated_at, source) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, source = excluded.source").run(key, value, at, source);
     return true;
+  }
+
+  desired(key: string): DesiredEntry | undefined {
+    const r = this.db.query<{ key: string; value: string; updated_at: number; source: DesiredSource }, [string]>("SELECT key, value, updated_at, source FROM desired WHERE key = ?").get(key);
+    return r ? { key: r.key, value: r.value, at: r.updated_at, source: r.source } : undefined;
+  }
+
+  desiredAll(): DesiredEntry[] {
+    return this.db.query<{ key: string; value: string; updated_at: number; source: DesiredSource }, []>("SELECT key, value, updated_at, source FROM desired ORDER BY key").all()
+      .map((r) => ({ key: r.key, value: r.value, at: r.updated_at, source: r.source }));
+  }
+
+  /**
+   * A local desired-state change (`grey-agent desired set`): stored and
+   * recorded in the outbox as a signed `desired-change` in one transaction, so
+   * the hub receives it exactly once. `at` and `sig` come from
+   * prepareLocalDesired + the node key; throws DesiredSupersededError when a
+   * later entry arrived meanwhile, DesiredKeysFullError / OutboxFullError when full.
+   */
+  setLocalDesired(key: string, value: string, at: number, sig: Uint8Array, clusterId: string): void {
+    this.db.transaction(() => {
+      if (this.db.query<{ n: number }, []>("SELECT count(*) AS n FROM outbox WHERE kind != 'metric'").get()!.n >= outboxEntriesMax) throw new OutboxFullError();
+      const cur = this.desired(key);
+      if (!cur && this.db.query<{ n: number }, []>("SELECT count(*) AS n FROM desired").get()!.n >= desiredKeysPerClusterMax) throw new DesiredKeysFullError(clusterId);
+      if (!this.setDesired(key, value, "local", at)) throw new DesiredSupersededError(key);
+      this.appendLocked({ kind: "desired-change", body: { key, value, at, sig } });
+    }).immediate();
+  }
+
+  /** The timestamp for a local change of `key` made now (hybrid: past the entry it replaces). */
+  nextLocalDesiredAt(key: string): number {
+    return nextDesiredAt(this.clock.now(), this.desired(key));
+  }
+
+  /** Apply desired entries from a hub's heartbeat ack, and remember the version held from that hub. */
+  applyHubDesired(hubPeerId: string, entries: DesiredEntry[], version: number): number {
+    if (entries.length === 0 && version === this.desiredVersion(hubPeerId)) return 0; // nothing new: no write
+    return this.db.transaction(() => {
+      let changed = 0;
+      for (const e of entries) if (this.setDesired(e.key, e.value, e.source, e.at)) changed++;
+      this.setMeta(`desiredVersion:${hubPeerId}`, String(version));
+      return changed;
+    }).immediate();
+  }
+
+  /** The desired-state version of `hubPeerId` this agent holds everything up to (0: none yet). */
+  desiredVersion(hubPeerId: string): number {
+    return Number(this.meta(`desiredVersion:${hubPeerId}`) ?? 0);
   }
 
   /** Why new work must be refused now, if it must. */

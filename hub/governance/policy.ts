@@ -23,7 +23,7 @@ import type { FederationIdentity } from "../../plugins/sdk/identity.ts";
 /** Every operation a caller can be granted. */
 export const OPERATIONS = [
   "clusters.read", "metrics.read", "agreements.read", "agreements.apply", "audit.read",
-  "tasks.submit", "tasks.read", "peer.connect",
+  "tasks.submit", "tasks.read", "peer.connect", "desired.write",
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 export const BOUNDARIES = ["same-cluster", "same-org", "different-org"] as const;

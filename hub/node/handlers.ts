@@ -39,6 +39,8 @@ export interface HubContext {
   fedlog?: MembershipLog;
   /** Governance: may these two members learn about each other (heartbeat peer lists)? Default: yes. */
   peerVisible?: (a: { org: string; peerId: string }, b: { org: string; peerId: string }) => boolean;
+  /** Desired state (hub/desired): what an agent of `cluster` holding everything up to `since` is missing; sent in the heartbeat ack. */
+  desiredSince?: (cluster: string, since: number) => { entries: { key: string; value: string; at: number; source: "hub" | "local" }[]; version: number } | undefined;
 }
 
 function freshNonce(): Uint8Array {
@@ -215,6 +217,8 @@ export function heartbeatHandler(ctx: HubContext) {
       .filter((m) => !m.revoked && (ctx.peerVisible?.(member, m) ?? true))
       .slice(0, peersPerHeartbeatMax)
       .map((m) => ({ clusterId: m.clusterId, org: m.org, region: m.region, peerId: m.peerId, multiaddrs: m.multiaddrs }));
-    await ch.send({ type: "heartbeat-ack", seq: hb.seq, peers });
+    // desired state only for agents that ask (hb.desiredSince): older agents get the ack they know
+    const desired = hb.desiredSince !== undefined && ctx.desiredSince ? ctx.desiredSince(member.clusterId, hb.desiredSince) : undefined;
+    await ch.send({ type: "heartbeat-ack", seq: hb.seq, peers, ...(desired ? { desired: desired.entries, desiredVersion: desired.version } : {}) });
   };
 }

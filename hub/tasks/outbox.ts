@@ -9,9 +9,10 @@
  * records after commit (at most once there; tasks.db holds each exactly once).
  */
 import { decodeCbor } from "../../plugins/sdk/codec.ts";
-import { AuditBody, SubtaskResult, UsageBody, type OutboxEntry } from "../../plugins/sdk/wire-tasks.ts";
+import { AuditBody, DesiredChangeBody, SubtaskResult, UsageBody, type OutboxEntry } from "../../plugins/sdk/wire-tasks.ts";
 import { agreementId } from "../agreements/store.ts";
 import type { UsageRecord } from "../billing/meter.ts";
+import { DesiredView } from "../desired/store.ts";
 import type { TaskStore } from "./store.ts";
 
 export interface ApplyOutcome {
@@ -100,6 +101,10 @@ export function applyOutbox(store: TaskStore, peerId: string, clusterId: string,
       } else if (e.kind === "audit") {
         const a = AuditBody.safeParse(body);
         if (a.success) out.audits.push({ subject: a.data.subject, details: a.data.details, event: a.data.event });
+      } else if (e.kind === "desired-change") {
+        // merged into the cluster's desired state in this same transaction (hub/desired: last writer wins, hub wins ties)
+        const d = DesiredChangeBody.safeParse(body);
+        if (d.success) DesiredView.of(store.db).applyAgentChange(peerId, clusterId, d.data);
       }
       store.recordAgentRecord(peerId, e.seq, e.kind, e.at, e.body);
       hw = e.seq;

@@ -113,7 +113,7 @@ export const AssignedMsg = z.object({
 export const ResultsMsg = z.object({ v: version, type: z.literal("results"), results: z.array(SubtaskResult).max(subtasksPerAssignMax) });
 export const AssignReply = z.discriminatedUnion("type", [AssignedMsg, ResultsMsg]);
 
-export const OUTBOX_KINDS = ["result", "usage", "audit", "metric", "local-task"] as const;
+export const OUTBOX_KINDS = ["result", "usage", "audit", "metric", "local-task", "desired-change"] as const;
 export type OutboxKind = (typeof OUTBOX_KINDS)[number];
 export const OutboxEntry = z.object({
   seq: z.number().int().positive(),
@@ -136,6 +136,8 @@ export const UsageBody = z.object({
   transferBytes: z.number().int().nonnegative(),
 });
 export const AuditBody = z.object({ event: z.string().max(64), subject: z.string().max(256), details: z.record(z.string(), z.unknown()) });
+/** A desired-state change made at the edge (hub/desired/rule.ts): signed by the agent's node key over desiredSigningPayload. */
+export const DesiredChangeBody = z.object({ key: z.string().max(256), value: z.string().max(4096), at: z.number().int().nonnegative(), sig: bytes(64) });
 export const LocalTaskBody = z.object({
   taskId: z.string().max(96),
   /** The submission as signed by the agent (JSON text) and its Ed25519 signature. */

@@ -98,6 +98,8 @@ export const Heartbeat = z.object({
   type: z.literal("heartbeat"),
   seq: z.number().int().nonnegative(),
   multiaddrs,
+  /** Desired-state version of this hub the agent holds everything up to (absent: an agent that does not sync desired state). */
+  desiredSince: z.number().int().nonnegative().optional(),
 });
 export const PeerInfo = z.object({
   clusterId: id,
@@ -107,11 +109,22 @@ export const PeerInfo = z.object({
   multiaddrs,
 });
 export type PeerInfo = z.infer<typeof PeerInfo>;
+export const DesiredWireEntry = z.object({
+  key: z.string().max(256),
+  value: z.string().max(4096),
+  at: z.number().int().nonnegative(),
+  source: z.enum(["hub", "local"]),
+});
+export type DesiredWireEntry = z.infer<typeof DesiredWireEntry>;
 export const HeartbeatAck = z.object({
   v: version,
   type: z.literal("heartbeat-ack"),
   seq: z.number().int().nonnegative(),
   peers: z.array(PeerInfo).max(peersPerHeartbeatMax),
+  /** Desired-state entries of the agent's cluster changed after `desiredSince` (hub/desired/rule.ts), oldest change first; only when asked. */
+  desired: z.array(DesiredWireEntry).max(256).optional(),
+  /** The version the agent now holds everything up to (send it back as `desiredSince`). */
+  desiredVersion: z.number().int().nonnegative().optional(),
 });
 export const HeartbeatReply = z.discriminatedUnion("type", [HeartbeatAck, ErrorReply]);
 

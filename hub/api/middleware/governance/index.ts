@@ -19,6 +19,8 @@ export function defaultOperationOf(c: Context<Env>): { op: Operation; cluster?: 
   const path = c.req.path;
   const write = c.req.method !== "GET" && c.req.method !== "HEAD";
   const cluster = /^\/v1\/clusters\/([^/]+)$/.exec(path)?.[1];
+  const desiredOf = /^\/v1\/clusters\/([^/]+)\/desired(?:\/|$)/.exec(path)?.[1];
+  if (desiredOf) return { op: write ? "desired.write" : "clusters.read", cluster: desiredOf };
   if (path.startsWith("/v1/clusters")) return cluster && cluster !== "healthy" ? { op: "clusters.read", cluster } : { op: "clusters.read" };
   if (path === "/metrics") return { op: "metrics.read" };
   if (path.startsWith("/v1/agreements")) return { op: write ? "agreements.apply" : "agreements.read" };
