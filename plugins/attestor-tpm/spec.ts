@@ -1,6 +1,6 @@
 /** TPM 2.0 constants from TCG TPM Library Part 2 (Structures). Only the values this client uses. */
 
-export const TPM_ST = { NO_SESSIONS: 0x8001, SESSIONS: 0x8002, ATTEST_QUOTE: 0x8018 } as const;
+export const TPM_ST = { NO_SESSIONS: 0x8001, SESSIONS: 0x8002, ATTEST_QUOTE: 0x8018, HASHCHECK: 0x8024 } as const;
 
 export const TPM_CC = {
   CreatePrimary: 0x0131,
@@ -12,6 +12,7 @@ export const TPM_CC = {
   Load: 0x0157,
   Unseal: 0x015e,
   Quote: 0x0158,
+  Sign: 0x015d,
   FlushContext: 0x0165,
   NV_ReadPublic: 0x0169,
   ReadPublic: 0x0173,

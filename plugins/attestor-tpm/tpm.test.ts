@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createHash } from "node:crypto";
+import { createHash, verify as nodeVerify } from "node:crypto";
 import { TpmError } from "./errors.ts";
 import { createAk, createEk } from "./keys.ts";
-import { fromHex, toHex } from "./marshal.ts";
-import { akTemplate, fromTpm2bPublic, objectName, parsePublic, type KeyAlg } from "./public.ts";
+import { TpmWriter, fromHex, toHex } from "./marshal.ts";
+import { akTemplate, fromTpm2bPublic, leftPad, objectName, parsePublic, publicKeyObject, type KeyAlg } from "./public.ts";
 import { collectQuote, parseQuoteInfo, type QuoteEvidence } from "./quote.ts";
 import { TPM_RC } from "./rc.ts";
-import { TPM_ALG } from "./spec.ts";
+import { TPMA_OBJECT, TPM_ALG, TPM_ECC_NIST_P256, TPM_RH } from "./spec.ts";
 import { checkquote } from "./testing/checkquote.ts";
 import { requireTools, startSwtpm, type Swtpm } from "./testing/swtpm.ts";
 import { Tpm, type LoadedObject } from "./tpm.ts";
@@ -182,5 +182,43 @@ describe("TPM 2.0 client against swtpm", () => {
   test("nonce outside the accepted size is a programmer error", async () => {
     const ak = { handle: 0x80000000, publicArea: ek.publicArea, name: ek.name };
     expect(collectQuote(tpm, { ak, nonce: new Uint8Array(2), pcrSelection: { hash: "sha256", pcrs: [0] } })).rejects.toThrow(RangeError);
+  });
+});
+
+describe("TPM2_Sign", () => {
+  /** Unrestricted ECC P-256 signing key, ECDSA/SHA-256 scheme, empty auth. */
+  function signingTemplate(): Uint8Array {
+    const A = TPMA_OBJECT;
+    const w = new TpmWriter(256);
+    w.u16(TPM_ALG.ECC).u16(TPM_ALG.SHA256).u32(A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.noDA | A.sign).tpm2b();
+    w.u16(TPM_ALG.NULL).u16(TPM_ALG.ECDSA).u16(TPM_ALG.SHA256).u16(TPM_ECC_NIST_P256).u16(TPM_ALG.NULL).tpm2b().tpm2b();
+    return w.finish();
+  }
+
+  test("an unrestricted key signs a software digest with a NULL ticket; the signature verifies outside", async () => {
+    const key = await tpm.createPrimary(TPM_RH.OWNER, signingTemplate());
+    try {
+      const message = new TextEncoder().encode("grey sign test");
+      const sig = await tpm.sign(key.handle, sha256(message));
+      expect(sig.sigAlg).toBe(TPM_ALG.ECDSA);
+      expect(sig.hashAlg).toBe(TPM_ALG.SHA256);
+      const raw = Buffer.concat([leftPad(sig.ecdsa!.r, 32), leftPad(sig.ecdsa!.s, 32)]);
+      const pub = publicKeyObject(key.publicArea);
+      expect(nodeVerify("sha256", message, { key: pub, dsaEncoding: "ieee-p1363" }, raw)).toBe(true);
+      expect(nodeVerify("sha256", new TextEncoder().encode("other"), { key: pub, dsaEncoding: "ieee-p1363" }, raw)).toBe(false);
+    } finally {
+      await tpm.flushContext(key.handle);
+    }
+  });
+
+  test("a restricted key (AK) refuses to sign an external digest with a NULL ticket", async () => {
+    const ak = await tpm.createPrimary(TPM_RH.ENDORSEMENT, akTemplate("ecc"));
+    try {
+      const err = await tpm.sign(ak.handle, sha256(new Uint8Array(1))).catch((e) => e);
+      expect(err).toBeInstanceOf(TpmError);
+      expect(err.kind).toBe("response-code");
+    } finally {
+      await tpm.flushContext(ak.handle);
+    }
   });
 });

@@ -447,6 +447,38 @@ export class Tpm {
   }
 
   /**
+   * TPM2_Sign (Part 3, 20.2) of a digest computed outside the TPM, with an unrestricted signing key:
+   * inScheme TPM_ALG_NULL (the key's own scheme) and a NULL hashcheck ticket
+   * (TPMT_TK_HASHCHECK { TPM_ST_HASHCHECK, TPM_RH_NULL, empty digest }), which the TPM accepts only for
+   * unrestricted keys. Returns the TPMT_SIGNATURE and, for ECDSA, r and s (as the TPM returns them).
+   */
+  async sign(keyHandle: number, digest: Uint8Array, auth: AuthSession = passwordSession, options?: CallOptions): Promise<{ signature: Uint8Array; sigAlg: number; hashAlg: number; ecdsa?: { r: Uint8Array; s: Uint8Array } }> {
+    if (digest.length === 0 || digest.length > 64) throw new RangeError(`digest of ${digest.length} bytes`);
+    const r = (
+      await this.execute(
+        {
+          name: "Sign",
+          handles: [keyHandle],
+          sessions: [auth],
+          params: (w) => {
+            w.tpm2b(digest);
+            w.u16(TPM_ALG.NULL); // inScheme: the key's scheme
+            w.u16(TPM_ST.HASHCHECK).u32(TPM_RH.NULL).tpm2b(empty); // validation: NULL ticket
+          },
+        },
+        options,
+      )
+    ).params;
+    const signature = r.rest();
+    const { sigAlg, hashAlg } = readSignature(new TpmReader(signature, "TPMT_SIGNATURE"));
+    if (sigAlg !== TPM_ALG.ECDSA) return { signature, sigAlg, hashAlg };
+    const sr = new TpmReader(signature, "TPMT_SIGNATURE");
+    sr.u16();
+    sr.u16();
+    return { signature, sigAlg, hashAlg, ecdsa: { r: sr.tpm2b(), s: sr.tpm2b() } };
+  }
+
+  /**
    * TPM2_ActivateCredential: the AK (activateHandle, ADMIN role, password) and the EK (keyHandle,
    * USER role, satisfied by PolicySecret(endorsement)). Returns the secret the verifier sealed.
    */

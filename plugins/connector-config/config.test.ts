@@ -103,6 +103,32 @@ describe("connectors and sessions in hub.json / agent.json", () => {
     expect(await strict.verify({ format: "aws-iid", data: new Uint8Array([0xff, 0x00]) }, b, new Date())).toMatchObject({ ok: false, failed: "structure" });
   });
 
+  test("gcp.serviceAccounts: validated (service account emails) and handed to the connector", () => {
+    const d = join(dir, "gcp");
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, "hub.json"), JSON.stringify({ org: "acme", name: "hub-1", attestation: { allow: ["gcp-iit"] }, connectors: { gcp: { serviceAccounts: ["grey-agent@grey-prod.iam.gserviceaccount.com"] } } }, null, 2));
+    expect(loadHubConfig(d).resolvedConnectors.gcp).toMatchObject({ projects: [], serviceAccounts: ["grey-agent@grey-prod.iam.gserviceaccount.com"] });
+    writeFileSync(join(d, "hub.json"), JSON.stringify({ org: "acme", name: "hub-1", attestation: { allow: ["gcp-iit"] }, connectors: { gcp: { serviceAccounts: ["someone@example.com"] } } }, null, 2));
+    expect(() => loadHubConfig(d)).toThrow(/connectors\.gcp\.serviceAccounts\.0: a Google service account email/);
+  });
+
+  test("onprem.tpm: validated, one key source only, resolved to a TPM key", () => {
+    const d = join(dir, "onprem-tpm");
+    mkdirSync(join(d, "pki"), { recursive: true });
+    writeFileSync(join(d, "pki", "node.pem"), "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n");
+    const write = (onprem: Record<string, unknown>) => writeFileSync(join(d, "agent.json"), JSON.stringify({ connectors: { onprem } }, null, 2));
+    write({ certificate: "pki/node.pem", tpm: "swtpm:127.0.0.1:2321", tpmHandle: "0x81010010" });
+    expect(loadAgentSettings(d).connectors.onprem?.key).toEqual({ kind: "tpm", tpm: { tpm: "swtpm:127.0.0.1:2321", handle: 0x81010010 } });
+    write({ certificate: "pki/node.pem", tpm: "/dev/tpmrm0" });
+    expect(loadAgentSettings(d).connectors.onprem?.key).toEqual({ kind: "tpm", tpm: { tpm: "/dev/tpmrm0" } });
+    write({ certificate: "pki/node.pem", tpm: "tpm0" });
+    expect(() => loadAgentSettings(d)).toThrow(/connectors\.onprem\.tpm: swtpm:HOST:PORT or a device path/);
+    write({ certificate: "pki/node.pem", tpm: "/dev/tpmrm0", key: "pki/node.key" });
+    expect(() => loadAgentSettings(d)).toThrow(/set one of key, pkcs11 or tpm/);
+    write({ tpm: "/dev/tpmrm0" });
+    expect(() => loadAgentSettings(d)).toThrow(/a key needs its certificate/);
+  });
+
   test("without connectors.aws the hub keeps the verify-only aws-iid attestor; the agent can still collect", async () => {
     const hub = hubCatalog(quiet, {}, [], { configured: [] });
     expect(hub.list().find((p) => p.format === "aws-iid")?.name).toBe("attestor-aws-iid");

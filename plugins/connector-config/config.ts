@@ -8,11 +8,13 @@
  *     "aws":    { "accounts": ["123456789012"], "roles": ["grey-agent"], "regions": ["eu-west-1"],
  *                 "stsEndpoint": "https://sts.eu-west-1.amazonaws.com", "imdsEndpoint": "http://169.254.169.254",
  *                 "identity": "sts" },                       // agent: "sts" (bound to the join) | "iid" (document, not fresh)
- *     "gcp":    { "projects": ["my-project"], "metadataEndpoint": "...", "jwksUrl": "..." },
+ *     "gcp":    { "projects": ["my-project"], "serviceAccounts": ["grey-agent@my-project.iam.gserviceaccount.com"],
+ *                 "metadataEndpoint": "...", "jwksUrl": "..." },      // serviceAccounts: GKE Workload Identity tokens
  *     "azure":  { "tenants": ["<tenant id>"], "subscriptions": ["<subscription id>"], "imdsEndpoint": "...", "jwksUrl": "..." },
  *     "onprem": { "roots": ["pki/root.pem"], "crls": ["pki/ca.crl"], "requireCrl": true,   // hub
  *                 "certificate": "pki/node-chain.pem", "key": "pki/node.key",            // agent (software key)
- *                 "pkcs11": { "module": "/usr/lib/softhsm/libsofthsm2.so", "tokenLabel": "grey", "label": "node" } } // agent (HSM key; PIN: GREY_HSM_PIN)
+ *                 "pkcs11": { "module": "/usr/lib/softhsm/libsofthsm2.so", "tokenLabel": "grey", "label": "node" }, // agent (HSM key; PIN: GREY_HSM_PIN)
+ *                 "tpm": "/dev/tpmrm0", "tpmLabel": "grey-onprem" }  // agent (TPM key: derived primary, or "tpmHandle": "0x81010010")
  *   }
  *
  * A platform listed here is "configured": its connector gets these settings (instead of the
@@ -53,6 +55,8 @@ export const ConnectorsShape = z.strictObject({
   }).optional(),
   gcp: z.strictObject({
     projects: List.default([]),
+    /** GKE Workload Identity: Google service accounts (emails) whose tokens are accepted. */
+    serviceAccounts: z.array(z.string().max(320).regex(/^[^@\s]+@[a-z0-9.-]+\.gserviceaccount\.com$/, "a Google service account email (NAME@PROJECT.iam.gserviceaccount.com)")).max(connectorAllowListMax).default([]),
     metadataEndpoint: Url.optional(),
     jwksUrl: Url.optional(),
   }).optional(),
@@ -78,7 +82,15 @@ export const ConnectorsShape = z.strictObject({
     certificate: File.optional(),
     key: File.optional(),
     pkcs11: z.strictObject({ module: File, tokenLabel: Name, label: Name, pin: z.string().optional() }).optional(),
-  }).refine((o) => !(o.key && o.pkcs11), "set key or pkcs11, not both").optional(),
+    /** Key in a TPM 2.0: "swtpm:HOST:PORT" or a device path (/dev/tpmrm0). */
+    tpm: z.string().max(1024).regex(/^(swtpm:(\[[^\]]+\]|[^:]+):\d{1,5}|\/.+)$/, "swtpm:HOST:PORT or a device path like /dev/tpmrm0").optional(),
+    /** A persistent TPM key handle instead of the derived primary key (tpm-key.ts). */
+    tpmHandle: z.string().regex(/^0x81[0-9a-fA-F]{6}$/, "a persistent handle 0x81xxxxxx").optional(),
+    /** Label of the derived TPM key (default "grey-onprem"). */
+    tpmLabel: Name.optional(),
+  }).refine((o) => [o.key, o.pkcs11, o.tpm].filter((x) => x !== undefined).length <= 1, "set one of key, pkcs11 or tpm")
+    .refine((o) => o.tpm !== undefined || (o.tpmHandle === undefined && o.tpmLabel === undefined), "tpmHandle and tpmLabel need tpm")
+    .refine((o) => !(o.tpmHandle && o.tpmLabel), "set tpmHandle or tpmLabel, not both").optional(),
 }).default({});
 export type ConnectorsInput = z.infer<typeof ConnectorsShape>;
 
@@ -141,7 +153,7 @@ export function resolveConnectors(c: ConnectorsInput, dir: string, problem: Prob
   }
   if (c.gcp) {
     const g = c.gcp;
-    out.gcp = { projects: g.projects, ...(g.metadataEndpoint ? { metadataEndpoint: g.metadataEndpoint } : {}), ...(g.jwksUrl ? { jwksUrl: g.jwksUrl } : {}) };
+    out.gcp = { projects: g.projects, serviceAccounts: g.serviceAccounts, ...(g.metadataEndpoint ? { metadataEndpoint: g.metadataEndpoint } : {}), ...(g.jwksUrl ? { jwksUrl: g.jwksUrl } : {}) };
   }
   if (c.azure) {
     const z_ = c.azure;
@@ -170,7 +182,10 @@ export function resolveConnectors(c: ConnectorsInput, dir: string, problem: Prob
       if (!pin) problem([...base, "pkcs11"], "needs a PIN (pkcs11.pin or GREY_HSM_PIN)");
       else init.key = { kind: "pkcs11", pkcs11: { module: o.pkcs11.module, tokenLabel: o.pkcs11.tokenLabel, pin }, label: o.pkcs11.label };
     }
-    if ((o.key || o.pkcs11) && !o.certificate) problem(base, "a key needs its certificate (connectors.onprem.certificate)");
+    if (o.tpm) {
+      init.key = { kind: "tpm", tpm: { tpm: o.tpm, ...(o.tpmHandle ? { handle: Number.parseInt(o.tpmHandle, 16) } : {}), ...(o.tpmLabel ? { label: o.tpmLabel } : {}) } };
+    }
+    if ((o.key || o.pkcs11 || o.tpm) && !o.certificate) problem(base, "a key needs its certificate (connectors.onprem.certificate)");
     out.onprem = init;
   }
   return out;

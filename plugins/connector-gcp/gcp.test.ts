@@ -7,6 +7,7 @@ import type { EvidenceBinding } from "../sdk/connector.ts";
 import { TOKEN_CREDENTIAL } from "./constants.ts";
 import { gcpConnector, verifyGcpToken } from "./index.ts";
 import { fetchedJwks, staticJwks } from "./jwks.ts";
+import { generateKeyPairSync } from "node:crypto";
 import { gceMock } from "./testing.ts";
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
@@ -75,5 +76,55 @@ describe("connector-gcp: real token and JWKS", () => {
     } finally {
       gce.stop();
     }
+  });
+});
+
+describe("connector-gcp: GKE Workload Identity tokens (service account, no compute_engine claims)", () => {
+  const SA = "grey-agent@grey-prod.iam.gserviceaccount.com";
+  let gke: ReturnType<typeof gceMock>;
+  beforeAll(() => {
+    gke = gceMock({ project: "grey-prod", workload: { email: SA } });
+  });
+  afterAll(() => gke.stop());
+  const hub = (init: { serviceAccounts?: string[]; projects?: string[] }) => gcpConnector({ jwksUrl: gke.jwksUrl, ...init })(components);
+  const cred = (token: string) => ({ type: TOKEN_CREDENTIAL, data: new TextEncoder().encode(token) });
+
+  test("the agent's token from the GKE metadata server verifies by service account and by project", async () => {
+    const agent = gcpConnector({ metadataEndpoint: gke.url })(components);
+    const b = binding();
+    const c = await agent.authenticate!(b);
+    const payload = JSON.parse(Buffer.from(new TextDecoder().decode(c.data).split(".")[1]!, "base64url").toString()) as Record<string, unknown>;
+    expect(payload.google).toBeUndefined();
+    const expected = { ok: true, principal: SA, claims: { workload: true, service_account: SA, project: "grey-prod", platform: "gcp", fresh: true, subject: "117374950471204338917" } };
+    expect(await hub({ serviceAccounts: [SA] }).verifyCredential!(c, b, new Date())).toMatchObject(expected);
+    expect(await hub({ projects: ["grey-prod"] }).verifyCredential!(c, b, new Date())).toMatchObject(expected);
+    const r = await hub({ serviceAccounts: [SA] }).verifyCredential!(c, b, new Date());
+    expect(r.checks.map((x) => x.name)).toEqual(expect.arrayContaining(["signature", "audience", "time", "workload"]));
+  });
+
+  test("refused: forged signature, wrong audience, expired, unverified email, unlisted service account, no workload allow-list", async () => {
+    const b = binding();
+    const aud = bindingAudience(b);
+    const h = hub({ serviceAccounts: [SA] });
+    const { privateKey: other } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    expect(await h.verifyCredential!(cred(gke.mintWorkload(aud, { signWith: other })), b, new Date())).toMatchObject({ ok: false, failed: "signature" });
+    expect(await h.verifyCredential!(cred(gke.mintWorkload(bindingAudience(binding()))), b, new Date())).toMatchObject({ ok: false, failed: "audience" });
+    const past = Math.floor(Date.now() / 1000) - 7200;
+    expect(await h.verifyCredential!(cred(gke.mintWorkload(aud, { payload: { iat: past, exp: past + 3600 } })), b, new Date())).toMatchObject({ ok: false, failed: "time" });
+    expect(await h.verifyCredential!(cred(gke.mintWorkload(aud, { payload: { email_verified: false } })), b, new Date())).toMatchObject({ ok: false, failed: "workload" });
+    const unlisted = await h.verifyCredential!(cred(gke.mintWorkload(aud, { email: "intruder@other-proj.iam.gserviceaccount.com" })), b, new Date());
+    expect(unlisted).toMatchObject({ ok: false, failed: "workload" });
+    expect(unlisted.checks.find((c) => c.name === "workload")?.detail).toContain("intruder@other-proj.iam.gserviceaccount.com is not on the allow-list");
+    // a project allow-list for another project does not admit it either
+    expect(await hub({ projects: ["other-proj-x"] }).verifyCredential!(cred(gke.mintWorkload(aud)), b, new Date())).toMatchObject({ ok: false, failed: "workload" });
+    // nothing configured: refused before any signature work
+    expect(await hub({}).verifyCredential!(cred(gke.mintWorkload(aud)), b, new Date())).toMatchObject({ ok: false, failed: "project" });
+  });
+
+  test("a service-account allow-list alone does not admit Compute Engine tokens (they need projects)", async () => {
+    const b = binding();
+    const gceToken = gke.mint(bindingAudience(b), true);
+    expect(await hub({ serviceAccounts: [SA] }).verifyCredential!(cred(gceToken), b, new Date())).toMatchObject({ ok: false, failed: "project" });
+    expect(await hub({ serviceAccounts: [SA], projects: ["grey-prod"] }).verifyCredential!(cred(gceToken), b, new Date())).toMatchObject({ ok: true, claims: { platform: "gce", "project.id": "grey-prod" } });
   });
 });

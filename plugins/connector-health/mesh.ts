@@ -6,6 +6,7 @@
  */
 import { peerIdFromString } from "@libp2p/peer-id";
 import type { MeshNode } from "../mesh-libp2p/node.ts";
+import { peerBytes } from "../mesh-libp2p/rpc.ts";
 import type { Connector } from "../sdk/connector.ts";
 import type { Clock, Logger } from "../sdk/plugin.ts";
 import { connectorHealth, probeIntervalMsDefault, probeTimeoutMsDefault, type MetricsSink, type PeerTarget } from "./index.ts";
@@ -38,6 +39,8 @@ export function pingTarget(node: Pick<MeshNode, "services">, peer: string): Peer
     async ping({ signal }) {
       await node.services.ping.ping(peerIdFromString(peer), { signal });
     },
+    /** Framed protocol traffic with this peer (plugins/mesh-libp2p/rpc.ts per-peer table). */
+    bytes: () => peerBytes.get(peer) ?? { sent: 0, received: 0 },
   };
 }
 

@@ -3,8 +3,8 @@
  *
  *   authentication  agent: its certificate chain plus a signature, with the certificate's key, over
  *                   "grey-onprem-possession/v1\0" || binding message (nonce, peer id, CSR key).
- *                   The key is a PEM private key or lives in an HSM (PKCS#11; the signature is made
- *                   inside the token). hub: chain to the configured enterprise roots at `now`,
+ *                   The key is a PEM private key, lives in an HSM (PKCS#11; the signature is made
+ *                   inside the token) or in a TPM 2.0 (ECC P-256, TPM2_Sign; tpm-key.ts). hub: chain to the configured enterprise roots at `now`,
  *                   CRL revocation (required when `requireCrls`), signature by the leaf key over
  *                   this join's binding, optional subject pattern.
  *   network         the host's non-internal interface addresses.
@@ -26,6 +26,7 @@ import {
 } from "../sdk/connector.ts";
 import { PLUGIN_API_VERSION } from "../sdk/plugin.ts";
 import { withSession, type Pkcs11Config, type Pkcs11Session } from "./pkcs11.ts";
+import { tpmPublicKey, tpmSignEcdsa, type TpmKeyConfig } from "./tpm-key.ts";
 
 export const X509_CREDENTIAL = "x509-possession";
 const DOMAIN = new TextEncoder().encode("grey-onprem-possession/v1\0");
@@ -34,7 +35,8 @@ export const presentedChainMax = 8;
 
 export type OnpremKey =
   | { kind: "software"; pkcs8Pem: string }
-  | { kind: "pkcs11"; pkcs11: Pkcs11Config; label: string };
+  | { kind: "pkcs11"; pkcs11: Pkcs11Config; label: string }
+  | { kind: "tpm"; tpm: TpmKeyConfig };
 
 export interface OnpremConnectorInit {
   /** Agent: its certificate chain, leaf first (DER). */
@@ -60,8 +62,15 @@ function possessionMessage(b: EvidenceBinding): Uint8Array {
 export function onpremConnector(init: OnpremConnectorInit = {}) {
   return (components: ConnectorComponents): Connector => {
     const key = init.key;
-    const holder: (KeyHolder & { alg: Alg }) | undefined = !key ? undefined : key.kind === "pkcs11"
+    const holder: (KeyHolder & { alg: Alg; store: "software" | "pkcs11" | "tpm" }) | undefined = !key ? undefined : key.kind === "tpm"
       ? {
+        alg: "ecdsa-sha256-raw", store: "tpm",
+        publicKey: () => tpmKey(key, (o) => tpmPublicKey(key.tpm, o)),
+        sign: (data, options = {}) => tpmKey(key, (o) => tpmSignEcdsa(key.tpm, data, o), options),
+      }
+      : key.kind === "pkcs11"
+      ? {
+        store: "pkcs11",
         alg: "ecdsa-sha256-raw",
         publicKey: () => hsm(key, (s) => s.ecPublicKey(key.label)),
         sign: (data) => hsm(key, (s) => s.signEcdsa(key.label, data)),
@@ -70,11 +79,19 @@ export function onpremConnector(init: OnpremConnectorInit = {}) {
         const pk = createPrivateKey(key.pkcs8Pem);
         const alg: Alg = pk.asymmetricKeyType === "ec" ? "ecdsa-sha256-der" : "rsa-pkcs1-sha256";
         return {
-          alg,
+          alg, store: "software" as const,
           publicKey: async () => new Uint8Array(createPublicKey(pk).export({ type: "spki", format: "der" })),
           sign: async (data: Uint8Array) => new Uint8Array(nodeSign("sha256", data, pk)),
         };
       })();
+
+    async function tpmKey<T>(k: Extract<OnpremKey, { kind: "tpm" }>, fn: (o: { signal?: AbortSignal }) => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<T> {
+      try {
+        return await fn(options.signal ? { signal: options.signal } : {});
+      } catch (err) {
+        throw new ConnectorUnavailableError("onprem", `tpm:${k.tpm.tpm}${k.tpm.handle !== undefined ? `/0x${k.tpm.handle.toString(16)}` : ""}`, (err as Error).message, { cause: err });
+      }
+    }
 
     async function hsm<T>(k: Extract<OnpremKey, { kind: "pkcs11" }>, fn: (s: Pkcs11Session) => T): Promise<T> {
       try {
@@ -93,12 +110,12 @@ export function onpremConnector(init: OnpremConnectorInit = {}) {
         if (!holder || !init.chain?.length) throw new ConnectorUnavailableError("onprem", "config", "no client certificate and key configured");
         options.signal?.throwIfAborted();
         const signature = await holder.sign(possessionMessage(binding), options);
-        return { type: X509_CREDENTIAL, data: encodeCbor({ chain: [...init.chain], alg: holder.alg, signature }) };
+        return { type: X509_CREDENTIAL, data: encodeCbor({ chain: [...init.chain], alg: holder.alg, signature, ...(holder.store === "tpm" ? { store: "tpm" } : {}) }) };
       },
 
       async verifyCredential(credential, binding, now) {
         if (credential.type !== X509_CREDENTIAL) return failedIdentity(String(credential.type), "type", "not an X.509 possession credential");
-        let body: { chain?: unknown; alg?: unknown; signature?: unknown };
+        let body: { chain?: unknown; alg?: unknown; signature?: unknown; store?: unknown };
         try {
           body = decodeCbor(credential.data, 48 * 1024) as typeof body;
         } catch (err) {
@@ -119,7 +136,7 @@ export function onpremConnector(init: OnpremConnectorInit = {}) {
         const ok = ["ecdsa-sha256-raw", "ecdsa-sha256-der", "rsa-pkcs1-sha256"].includes(alg) && verifySignature(leaf.spki, scheme, possessionMessage(binding), body.signature);
         checks.push({ name: "possession", ok, detail: `${String(alg)} by the certificate key over this join's binding` });
         if (init.subjectPattern) checks.push({ name: "subject", ok: new RegExp(init.subjectPattern).test(leaf.subject), detail: leaf.subject });
-        return identityFrom(X509_CREDENTIAL, checks, { platform: "onprem", fresh: true, subject: leaf.subject, issuer: leaf.issuer, serial: leaf.serialHex, "key.hsm": alg === "ecdsa-sha256-raw" }, leaf.subject);
+        return identityFrom(X509_CREDENTIAL, checks, { platform: "onprem", fresh: true, subject: leaf.subject, issuer: leaf.issuer, serial: leaf.serialHex, "key.hsm": alg === "ecdsa-sha256-raw" && body.store !== "tpm", ...(body.store === "tpm" ? { "key.tpm": true } : {}) }, leaf.subject);
       },
 
       async network() {

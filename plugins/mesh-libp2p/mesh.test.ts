@@ -9,7 +9,8 @@ import { MessageTooLargeError } from "../sdk/errors.ts";
 import { wireMessageBytesMax } from "../sdk/limits.ts";
 import { backoffMs, connectBootstrap, findHubs, provideHub } from "./discovery.ts";
 import { createMeshNode, type MeshNode } from "./node.ts";
-import { RemoteError, request, serve } from "./rpc.ts";
+import { encodeMessage } from "../sdk/codec.ts";
+import { frameBytes, PeerBytesTable, peerBytes, peerBytesTrackedMax, RemoteError, request, serve } from "./rpc.ts";
 
 const Echo = z.object({ v: z.literal(1), type: z.literal("echo"), data: z.custom<Uint8Array>((b) => b instanceof Uint8Array) });
 let server: MeshNode;
@@ -39,6 +40,38 @@ test("echo of small and large frames (>= 1200 bytes goes through the Bun-safe No
     });
     expect(Buffer.from(out.data).equals(Buffer.from(data))).toBe(true);
   }
+});
+
+test("per-peer byte counters match the frames exchanged, both sides", async () => {
+  const [c, s] = [client.peerId.toString(), server.peerId.toString()];
+  const zero = { sent: 0, received: 0 };
+  const before = { client: peerBytes.get(s) ?? zero, server: peerBytes.get(c) ?? zero };
+  const data = crypto.getRandomValues(new Uint8Array(3000));
+  const msg = { type: "echo", data };
+  await request(client, server.peerId, "/test/echo/1.0.0", async (ch) => {
+    await ch.send(msg);
+    return ch.receive(Echo);
+  });
+  const frame = frameBytes(encodeMessage(msg).byteLength); // the reply is the same message
+  expect(frame).toBe(encodeMessage(msg).byteLength + 2); // 3000+ bytes: a two-byte varint prefix
+  for (let i = 0; i < 50 && (peerBytes.get(c)?.sent ?? 0) - before.server.sent < frame; i++) await Bun.sleep(10);
+  expect(peerBytes.get(s)).toEqual({ sent: before.client.sent + frame, received: before.client.received + frame });
+  expect(peerBytes.get(c)).toEqual({ sent: before.server.sent + frame, received: before.server.received + frame });
+});
+
+test("the per-peer table is bounded, least recently active evicted first", () => {
+  expect(peerBytesTrackedMax).toBeGreaterThan(0);
+  const t = new PeerBytesTable(3);
+  for (const p of ["a", "b", "c"]) t.add(p, "sent", 1);
+  t.add("a", "received", 5); // a is now the most recent
+  t.add("d", "sent", 2); // evicts b
+  expect(t.size).toBe(3);
+  expect(t.get("b")).toBeUndefined();
+  expect(t.get("a")).toEqual({ sent: 1, received: 5 });
+  expect(t.get("d")).toEqual({ sent: 2, received: 0 });
+  expect(frameBytes(0)).toBe(1);
+  expect(frameBytes(127)).toBe(128);
+  expect(frameBytes(128)).toBe(130);
 });
 
 test("typed errors travel back as RemoteError with their code", async () => {

@@ -25,11 +25,73 @@ export interface Channel {
   abort(err: Error): void;
 }
 
-export function channel(stream: Stream, signal: AbortSignal): Channel {
+/** Remote peers whose byte counts are kept (least recently active evicted first). */
+export const peerBytesTrackedMax = 1024;
+
+export interface PeerBytes {
+  sent: number;
+  received: number;
+}
+
+/**
+ * Bytes of framed traffic (length prefix + message) per remote peer, on every protocol stream that
+ * goes through `channel` — i.e. all of ours. Bounded at `peerBytesTrackedMax` peers, LRU: an evicted
+ * peer that comes back counts from zero again (connector-health treats a counter going backwards as
+ * a restart). One table per process (in-process test nodes share it; keys are remote peer ids).
+ */
+export class PeerBytesTable {
+  private readonly table = new Map<string, PeerBytes>();
+  constructor(readonly max = peerBytesTrackedMax) {}
+
+  add(peer: string, direction: keyof PeerBytes, n: number): void {
+    let e = this.table.get(peer);
+    if (e) this.table.delete(peer);
+    else {
+      e = { sent: 0, received: 0 };
+      while (this.table.size >= this.max) this.table.delete(this.table.keys().next().value as string);
+    }
+    e[direction] += n;
+    this.table.set(peer, e);
+  }
+
+  get(peer: string): PeerBytes | undefined {
+    const e = this.table.get(peer);
+    return e ? { ...e } : undefined;
+  }
+
+  get size(): number {
+    return this.table.size;
+  }
+
+  clear(): void {
+    this.table.clear();
+  }
+}
+
+export const peerBytes = new PeerBytesTable();
+
+/** Bytes a frame of `n` payload bytes takes on the stream: unsigned varint length prefix + payload. */
+export function frameBytes(n: number): number {
+  let prefix = 1;
+  for (let v = n; v >= 0x80; v = Math.floor(v / 0x80)) prefix++;
+  return prefix + n;
+}
+
+/** A peer id string from what `request` is given (PeerId, Multiaddr with /p2p, or a string). */
+function peerKey(peer: unknown): string | undefined {
+  if (peer === undefined || peer === null) return undefined;
+  const getPeerId = (peer as { getPeerId?: () => string | null }).getPeerId;
+  if (typeof getPeerId === "function") return getPeerId.call(peer) ?? undefined;
+  return String(peer);
+}
+
+export function channel(stream: Stream, signal: AbortSignal, remotePeer?: string): Channel {
   const lp: LengthPrefixedStream<Stream> = lpStream(stream, { maxDataLength: wireMessageBytesMax });
   return {
     async send(msg) {
-      await lp.write(encodeMessage(msg), { signal });
+      const bytes = encodeMessage(msg);
+      await lp.write(bytes, { signal });
+      if (remotePeer) peerBytes.add(remotePeer, "sent", frameBytes(bytes.byteLength));
     },
     async receive(schema) {
       let frame;
@@ -41,6 +103,7 @@ export function channel(stream: Stream, signal: AbortSignal): Channel {
         if (signal.aborted) throw new TimeoutError("stream exchange", streamExchangeTimeoutMs);
         throw new MalformedInputError(`stream read failed: ${(err as Error).message}`, { cause: err });
       }
+      if (remotePeer) peerBytes.add(remotePeer, "received", frameBytes(frame.byteLength));
       // An error reply is valid on every protocol: accept it before the expected schema.
       const msg = decodeMessage(frame.subarray(), z.union([ErrorReply, schema])) as { type?: string; code?: string; message?: string };
       if (msg.type === "error") throw new RemoteError(String(msg.code), String(msg.message));
@@ -76,7 +139,7 @@ export interface HandlerHooks {
 export function serve(protocol: string, handler: Handler, hooks: HandlerHooks = {}) {
   return async (stream: Stream, connection: Connection): Promise<void> => {
     const signal = AbortSignal.timeout(streamExchangeTimeoutMs);
-    const ch = channel(stream, signal);
+    const ch = channel(stream, signal, connection.remotePeer?.toString());
     try {
       hooks.admit?.(protocol, connection);
       await handler(ch, connection);
@@ -103,7 +166,7 @@ export async function request<T>(
 ): Promise<T> {
   const signal = AbortSignal.timeout(timeoutMs);
   const stream = await node.dialProtocol(peer as never, protocol, { signal });
-  const ch = channel(stream, signal);
+  const ch = channel(stream, signal, peerKey(peer));
   try {
     const out = await fn(ch);
     await ch.close();

@@ -101,6 +101,11 @@ test("join with an AWS identity bound to the nonce; allow-list and boundary poli
   expect(metrics).toContain('grey_connector_up{platform="aws"} 1');
   expect(metrics).not.toContain('grey_connector_up{platform="gcp"}');
   expect(metrics).toMatch(new RegExp(`grey_peer_rtt_ms\\{peer="${peers[0]}",quantile="0.5"\\} \\d+`));
+  // per-peer bytes of our protocol frames (heartbeats at least), counted in plugins/mesh-libp2p/rpc.ts
+  await waitFor("per-peer bytes on /metrics", async () => {
+    const text = (await api(hub.info.api, "/metrics", creds)).text;
+    return peers.every((p) => ["received", "sent"].every((d) => new RegExp(`grey_peer_bytes_total\\{peer="${p}",direction="${d}"\\} [1-9]\\d*`).test(text))) ? text : undefined;
+  });
 
   // agents: the other agent's figures and their IMDS in status.json
   const h = await waitFor("peer health in status.json", () => {
