@@ -14,6 +14,7 @@ import { preSharedKey } from "@libp2p/pnet";
 import { tcp } from "@libp2p/tcp";
 import { createLibp2p } from "libp2p";
 import { readFileSync } from "node:fs";
+import net from "node:net";
 import { ConfigError } from "../sdk/errors.ts";
 import { PROTOCOL_KAD } from "../sdk/wire.ts";
 import { listenDefault, maxConnections } from "./constants.ts";
@@ -55,7 +56,33 @@ export interface MeshInit {
   allowPrivateAddresses?: boolean;
 }
 
+/**
+ * @libp2p/tcp passes the dial's AbortSignal to net.connect, which destroys the
+ * socket with an AbortError when the signal fires — and libp2p removes its own
+ * 'error' listener on abort first. A dial aborted at the wrong moment (a node
+ * stopping mid-dial) then raises an unhandled 'error' that kills the process.
+ * Sockets created with a signal get a listener of last resort; libp2p's own
+ * listeners still see every error while they are attached.
+ */
+let abortedDialGuard = false;
+function guardAbortedDials(): void {
+  if (abortedDialGuard) return;
+  abortedDialGuard = true;
+  const connect = net.connect;
+  const guarded = function (this: unknown, ...args: unknown[]) {
+    const socket = (connect as (...a: unknown[]) => net.Socket).apply(this, args);
+    const opts = args[0];
+    if (opts !== null && typeof opts === "object" && "signal" in opts && (opts as { signal?: unknown }).signal) {
+      socket.on("error", () => {});
+    }
+    return socket;
+  } as typeof net.connect;
+  net.connect = guarded;
+  net.createConnection = guarded;
+}
+
 export async function createMeshNode(init: MeshInit): Promise<MeshNode> {
+  guardAbortedDials();
   let psk: Uint8Array | undefined;
   if (init.pskFile) {
     try {
