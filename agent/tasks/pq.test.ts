@@ -4,41 +4,16 @@
  * ML-KEM-768 exchange; "off" facing "require" fails on both ends with SessionDowngradeError.
  */
 import { describe, expect, test } from "bun:test";
-import { ed25519 } from "@noble/curves/ed25519.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { z } from "zod";
 import { loadAgentSettings } from "../catalog.ts";
 import type { Channel } from "../../plugins/mesh-libp2p/rpc.ts";
 import { secureInitiator, secureResponder } from "../../plugins/session/secure.ts";
-import { decodeMessage, encodeMessage } from "../../plugins/sdk/codec.ts";
-import { attestationDigest, type LocalParty, type PqPolicy } from "../../plugins/sdk/session.ts";
+import type { PqPolicy } from "../../plugins/sdk/session.ts";
 import type { FederationIdentity } from "../../plugins/sdk/identity.ts";
+import { channelPair, party } from "../../plugins/session/testing.ts";
 
-/** Two in-memory ends of a Channel (CBOR-encoded, like the libp2p one). */
-function channelPair(): [Channel, Channel] {
-  const queues: Uint8Array[][] = [[], []];
-  const waiters: ((() => void) | undefined)[] = [undefined, undefined];
-  const end = (me: 0 | 1): Channel => ({
-    async send(msg) {
-      queues[1 - me]!.push(encodeMessage(msg));
-      waiters[1 - me]?.();
-    },
-    async receive<S extends z.ZodType>(schema: S) {
-      while (queues[me]!.length === 0) await new Promise<void>((r) => (waiters[me] = r));
-      return decodeMessage(queues[me]!.shift()!, schema);
-    },
-    async close() {},
-    abort() {},
-  });
-  return [end(0), end(1)];
-}
-
-function party(name: string): LocalParty {
-  const secret = ed25519.utils.randomSecretKey();
-  return { idKey: ed25519.getPublicKey(secret), sign: async (d) => ed25519.sign(d, secret), cert: new TextEncoder().encode(`cert:${name}`), attestation: attestationDigest({ who: name }) };
-}
 const anyone = { verify: async () => {}, identity: () => ({ role: "member", org: "acme" }) as unknown as FederationIdentity };
 
 function agentPq(pq: PqPolicy): PqPolicy {

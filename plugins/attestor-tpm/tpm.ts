@@ -269,22 +269,16 @@ export class Tpm {
   }
 
   /** TPM2_Create: a child of `parent`, returned as its (private, public) blobs for TPM2_Load. */
-  async create(parent: number, parentAuth: AuthSession, template: Uint8Array, options?: CallOptions): Promise<{ privateBlob: Uint8Array; publicArea: Uint8Array }> {
-    const r = (
-      await this.execute(
-        { name: "Create", handles: [parent], sessions: [parentAuth], params: (w) => writeCreateParams(w, template) },
-        options,
-      )
-    ).params;
-    const privateBlob = r.tpm2b();
-    const publicArea = r.tpm2b();
-    skipCreationOutputs(r);
-    r.end();
-    return { privateBlob, publicArea };
+  create(parent: number, parentAuth: AuthSession, template: Uint8Array, options?: CallOptions): Promise<{ privateBlob: Uint8Array; publicArea: Uint8Array }> {
+    return this.#create(parent, parentAuth, template, undefined, options);
   }
 
   /** TPM2_Create of a sealed data object (keyedhash template) holding `data`; unseal() after load() returns it. */
-  async createSealed(parent: number, parentAuth: AuthSession, template: Uint8Array, data: Uint8Array, options?: CallOptions): Promise<{ privateBlob: Uint8Array; publicArea: Uint8Array }> {
+  createSealed(parent: number, parentAuth: AuthSession, template: Uint8Array, data: Uint8Array, options?: CallOptions): Promise<{ privateBlob: Uint8Array; publicArea: Uint8Array }> {
+    return this.#create(parent, parentAuth, template, data, options);
+  }
+
+  async #create(parent: number, parentAuth: AuthSession, template: Uint8Array, data: Uint8Array | undefined, options?: CallOptions): Promise<{ privateBlob: Uint8Array; publicArea: Uint8Array }> {
     const r = (
       await this.execute(
         { name: "Create", handles: [parent], sessions: [parentAuth], params: (w) => writeCreateParams(w, template, data) },

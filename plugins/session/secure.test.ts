@@ -5,38 +5,13 @@
  * peer and an unknown session all fall back to a full handshake on the same stream.
  */
 import { describe, expect, test } from "bun:test";
-import { ed25519 } from "@noble/curves/ed25519.js";
-import type { z } from "zod";
-import type { Channel } from "../mesh-libp2p/rpc.ts";
-import { decodeMessage, encodeMessage } from "../sdk/codec.ts";
 import { UnauthorizedError } from "../sdk/errors.ts";
 import type { FederationIdentity } from "../sdk/identity.ts";
-import { attestationDigest, type LocalParty } from "../sdk/session.ts";
+import type { LocalParty } from "../sdk/session.ts";
 import { AckMsg } from "../sdk/wire-tasks.ts";
 import { secureInitiator, secureResponder, SessionCache, type SecureChannel } from "./secure.ts";
+import { channelPair, party } from "./testing.ts";
 
-function channelPair(): [Channel, Channel] {
-  const queues: Uint8Array[][] = [[], []];
-  const waiters: ((() => void) | undefined)[] = [undefined, undefined];
-  const end = (me: 0 | 1): Channel => ({
-    async send(msg) {
-      queues[1 - me]!.push(encodeMessage(msg));
-      waiters[1 - me]?.();
-    },
-    async receive<S extends z.ZodType>(schema: S) {
-      while (queues[me]!.length === 0) await new Promise<void>((r) => (waiters[me] = r));
-      return decodeMessage(queues[me]!.shift()!, schema);
-    },
-    async close() {},
-    abort() {},
-  });
-  return [end(0), end(1)];
-}
-
-function party(name: string): LocalParty {
-  const secret = ed25519.utils.randomSecretKey();
-  return { idKey: ed25519.getPublicKey(secret), sign: async (d) => ed25519.sign(d, secret), cert: new TextEncoder().encode(`cert:${name}`), attestation: attestationDigest({ who: name }) };
-}
 
 const clock = { t: 1_000_000, now() { return this.t; } };
 const identity = (role: string) => ({ role, org: "acme", notAfter: new Date(8.64e15) }) as unknown as FederationIdentity;
